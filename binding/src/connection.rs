@@ -1,0 +1,202 @@
+//! One QUIC connection and the bookkeeping that turns quiche's state into events.
+
+use std::collections::{HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use quiche::ConnectionId;
+
+/// Event kinds, in the order JS handles them. Mirrored in `lib/native.ts`.
+pub const EV_NEW: u32 = 1;
+pub const EV_ESTABLISHED: u32 = 2;
+pub const EV_READABLE: u32 = 3;
+pub const EV_WRITABLE: u32 = 4;
+pub const EV_STREAMS: u32 = 5;
+pub const EV_DRAINING: u32 = 6;
+pub const EV_CLOSED: u32 = 7;
+
+/// `(kind, handle, stream id)`.
+pub type Event = (u32, u32, u64);
+
+const REPORTED_ESTABLISHED: u8 = 1;
+const REPORTED_DRAINING: u8 = 2;
+const REPORTED_CLOSED: u8 = 4;
+
+/// A quiche connection plus what the endpoint needs to route it and report on it.
+pub struct Conn {
+    pub q: quiche::Connection,
+    /// Where packets for this connection go (updated from quiche's `SendInfo`).
+    pub peer: SocketAddr,
+    /// Routing keys in the endpoint's table that point here.
+    pub cids: Vec<ConnectionId<'static>>,
+    /// The deadline registered in the endpoint's timer set.
+    pub deadline: Option<Instant>,
+    /// Refused at accept time: closed at once and never shown to JS.
+    pub hidden: bool,
+    /// The code of the last stream reset/stop seen by a stream call.
+    pub last_code: u64,
+    /// Queued in the endpoint's check / send queues.
+    pub queued_check: bool,
+    pub queued_send: bool,
+    /// JS waits for credit to open a stream.
+    pub want_streams: bool,
+    want_read: HashSet<u64>,
+    want_write: HashSet<u64>,
+    /// Lowest peer-initiated stream id not yet announced, for [bidi, uni].
+    next_peer: [u64; 2],
+    /// Peer stream ids skipped over by a higher one and not yet announced.
+    gaps: HashSet<u64>,
+    reported: u8,
+    scratch: Vec<u64>,
+}
+
+impl Conn {
+    pub fn new(q: quiche::Connection, peer: SocketAddr, is_server: bool) -> Self {
+        // Stream id bit 0 is the initiator (0 client, 1 server), bit 1 the direction.
+        let peer_bit = u64::from(!is_server);
+        Conn {
+            q,
+            peer,
+            cids: Vec::new(),
+            deadline: None,
+            hidden: false,
+            last_code: 0,
+            queued_check: false,
+            queued_send: false,
+            want_streams: false,
+            want_read: HashSet::new(),
+            want_write: HashSet::new(),
+            next_peer: [peer_bit, 2 | peer_bit],
+            gaps: HashSet::new(),
+            reported: 0,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Reads into `buf`. Returns `2·n + fin`, -1 when nothing is there yet (JS gets a
+    /// READABLE event later), -2 when the peer reset the stream (code in `last_code`), -3 when
+    /// the stream is gone.
+    pub fn stream_recv(&mut self, id: u64, buf: &mut [u8]) -> f64 {
+        match self.q.stream_recv(id, buf) {
+            Ok((n, fin)) => {
+                if fin {
+                    self.want_read.remove(&id);
+                }
+                (n as f64) * 2.0 + f64::from(u8::from(fin))
+            }
+            Err(quiche::Error::Done) => {
+                self.want_read.insert(id);
+                -1.0
+            }
+            Err(quiche::Error::StreamReset(code)) => {
+                self.want_read.remove(&id);
+                self.last_code = code;
+                -2.0
+            }
+            Err(_) => {
+                self.want_read.remove(&id);
+                -3.0
+            }
+        }
+    }
+
+    /// Writes what fits of `buf`. Returns bytes taken, -1 when nothing fits now (JS gets a
+    /// WRITABLE event later), -2 when the peer stopped the stream (code in `last_code`), -3
+    /// when the stream can no longer be written.
+    pub fn stream_send(&mut self, id: u64, buf: &[u8], fin: bool) -> f64 {
+        match self.q.stream_send(id, buf, fin) {
+            Ok(n) => {
+                if n < buf.len() {
+                    self.want_write.insert(id);
+                }
+                n as f64
+            }
+            Err(quiche::Error::Done) => {
+                self.want_write.insert(id);
+                -1.0
+            }
+            Err(quiche::Error::StreamStopped(code)) => {
+                self.last_code = code;
+                -2.0
+            }
+            Err(_) => -3.0,
+        }
+    }
+
+    /// RESET_STREAM (`write`) or STOP_SENDING with `code`. A stream already finished in that
+    /// direction is left as it is.
+    pub fn stream_shutdown(&mut self, id: u64, write: bool, code: u64) {
+        let dir = if write { quiche::Shutdown::Write } else { quiche::Shutdown::Read };
+        if write {
+            self.want_write.remove(&id);
+        } else {
+            self.want_read.remove(&id);
+        }
+        let _ = self.q.stream_shutdown(id, dir, code);
+    }
+
+    /// Whether a readable stream id is one the peer opened and JS has not heard of yet.
+    fn is_new_peer_stream(&mut self, id: u64, is_server: bool) -> bool {
+        if (id & 1) == u64::from(is_server) {
+            return false;
+        }
+        let next = &mut self.next_peer[((id >> 1) & 1) as usize];
+        if id >= *next {
+            // quiche bounds `id` by the stream limit it granted, so the gap set stays bounded.
+            let mut skipped = *next;
+            while skipped < id {
+                self.gaps.insert(skipped);
+                skipped += 4;
+            }
+            *next = id + 4;
+            true
+        } else {
+            self.gaps.remove(&id)
+        }
+    }
+
+    /// Appends the events that quiche's state now calls for. A hidden (refused) connection
+    /// reports only its end, so that JS releases it.
+    pub fn check(&mut self, h: u32, events: &mut VecDeque<Event>) {
+        if !self.hidden {
+            self.check_open(h, events);
+        }
+        if self.reported & REPORTED_CLOSED == 0 && self.q.is_closed() {
+            self.reported |= REPORTED_CLOSED;
+            events.push_back((EV_CLOSED, h, 0));
+        }
+    }
+
+    fn check_open(&mut self, h: u32, events: &mut VecDeque<Event>) {
+        if self.reported & REPORTED_ESTABLISHED == 0 && self.q.is_established() {
+            self.reported |= REPORTED_ESTABLISHED;
+            events.push_back((EV_ESTABLISHED, h, 0));
+        }
+        let mut ids = std::mem::take(&mut self.scratch);
+        ids.extend(self.q.readable());
+        let is_server = self.q.is_server();
+        for &id in &ids {
+            if self.want_read.remove(&id) || self.is_new_peer_stream(id, is_server) {
+                events.push_back((EV_READABLE, h, id));
+            }
+        }
+        ids.clear();
+        self.scratch = ids;
+        let q = &mut self.q;
+        self.want_write.retain(|&id| {
+            let waiting = matches!(q.stream_capacity(id), Ok(0));
+            if !waiting {
+                events.push_back((EV_WRITABLE, h, id));
+            }
+            waiting
+        });
+        if self.want_streams && (self.q.peer_streams_left_bidi() > 0 || self.q.peer_streams_left_uni() > 0) {
+            self.want_streams = false;
+            events.push_back((EV_STREAMS, h, 0));
+        }
+        if self.reported & REPORTED_DRAINING == 0 && self.q.is_draining() {
+            self.reported |= REPORTED_DRAINING;
+            events.push_back((EV_DRAINING, h, 0));
+        }
+    }
+}

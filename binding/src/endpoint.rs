@@ -1,0 +1,577 @@
+//! The native endpoint: connection table, routing by connection ID, accept/Retry/version
+//! negotiation, and the timer set. Sans-IO: JS hands in datagrams and asks for datagrams.
+//!
+//! Driving contract (see `lib/endpoint.ts`), in this order on every turn of the pump:
+//! 1. `recv` each datagram that arrived (and send back any stateless reply it wrote);
+//!    or `onTimeout` when the timer fired;
+//! 2. `pollEvents` until it returns fewer events than fit, handling each;
+//! 3. `send` until it returns 0 packets, transmitting each;
+//! 4. repeat 2–3 while either produced anything, then re-arm the timer from `timeout`.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use napi::bindgen_prelude::{BigInt, Buffer, Float64ArraySlice, Uint32ArraySlice, Uint8ArraySlice};
+use napi_derive::napi;
+use quiche::ConnectionId;
+
+use crate::config::{build, BindingConfig};
+use crate::connection::{Conn, Event, EV_NEW};
+use crate::error::{from_quiche, js_error, Result};
+
+/// Length of the connection IDs this endpoint issues.
+const CID_LEN: usize = 16;
+/// RFC 9000 §14.1: a client Initial is carried in a datagram of at least 1200 bytes.
+const MIN_INITIAL_LEN: usize = 1200;
+/// How long a Retry token stays valid.
+const TOKEN_LIFETIME_SECS: u64 = 10;
+/// Bit set in a packet's meta word when the connection's peer address changed.
+const PEER_CHANGED: u32 = 1 << 31;
+/// CONNECTION_REFUSED (RFC 9000 §20.1), sent when `maxConnections` is reached.
+const CONNECTION_REFUSED: u64 = 0x2;
+
+/// A socket address as JS sees it.
+#[napi(object)]
+pub struct BindingAddress {
+    pub host: String,
+    pub port: u32,
+}
+
+/// What a connection negotiated, read once it is established.
+#[napi(object)]
+pub struct BindingConnInfo {
+    pub protocol: String,
+    pub server_name: Option<String>,
+    pub peer_certificate: Option<Buffer>,
+    pub trace_id: String,
+}
+
+/// Why a connection ended. `source` is `peer`, `local`, `idle` or `none`.
+#[napi(object)]
+pub struct BindingCloseInfo {
+    pub source: String,
+    pub is_app: bool,
+    pub code: BigInt,
+    pub reason: Buffer,
+    pub established: bool,
+}
+
+/// A QUIC endpoint over one UDP socket that JS drives.
+#[napi]
+pub struct BindingEndpoint {
+    config: quiche::Config,
+    is_server: bool,
+    local: SocketAddr,
+    max_payload: usize,
+    slots: Vec<Option<Conn>>,
+    free: Vec<u32>,
+    live: usize,
+    routes: HashMap<ConnectionId<'static>, u32>,
+    deadlines: BTreeSet<(Instant, u32)>,
+    events: VecDeque<Event>,
+    check_queue: Vec<u32>,
+    send_queue: VecDeque<u32>,
+    accepting: bool,
+    retry: bool,
+    max_connections: usize,
+    token_key: ring::hmac::Key,
+    cert_hash: Option<Vec<u8>>,
+    cert_pem: Option<String>,
+}
+
+fn parse_addr(host: &str, port: u32) -> Result<SocketAddr> {
+    let ip: IpAddr = host
+        .parse()
+        .map_err(|_| js_error("ERR_INVALID_ARG_VALUE", format!("not an IP address: {host}")))?;
+    let port = u16::try_from(port).map_err(|_| js_error("ERR_OUT_OF_RANGE", format!("bad port {port}")))?;
+    Ok(SocketAddr::new(ip, port))
+}
+
+fn random_cid() -> ConnectionId<'static> {
+    let mut id = vec![0; CID_LEN];
+    boring::rand::rand_bytes(&mut id).expect("BoringSSL RNG cannot fail");
+    ConnectionId::from_vec(id)
+}
+
+fn unix_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn code_of(code: &BigInt) -> Result<u64> {
+    let (negative, value, lossless) = code.get_u64();
+    if negative || !lossless || value >= 1 << 62 {
+        return Err(js_error("ERR_OUT_OF_RANGE", "error code must be 0..2^62-1"));
+    }
+    Ok(value)
+}
+
+#[napi]
+impl BindingEndpoint {
+    /// Builds the endpoint's TLS and transport configuration.
+    #[napi(constructor)]
+    pub fn new(config: BindingConfig) -> Result<Self> {
+        let built = build(&config)?;
+        let mut secret = [0u8; 32];
+        boring::rand::rand_bytes(&mut secret).map_err(|e| js_error("ERR_QUIC_INTERNAL", e.to_string()))?;
+        Ok(BindingEndpoint {
+            config: built.quiche,
+            is_server: config.is_server,
+            local: SocketAddr::from(([0, 0, 0, 0], 0)),
+            max_payload: config.max_udp_payload_size as usize,
+            slots: Vec::new(),
+            free: Vec::new(),
+            live: 0,
+            routes: HashMap::new(),
+            deadlines: BTreeSet::new(),
+            events: VecDeque::new(),
+            check_queue: Vec::new(),
+            send_queue: VecDeque::new(),
+            accepting: config.is_server,
+            retry: config.retry,
+            max_connections: config.max_connections as usize,
+            token_key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &secret),
+            cert_hash: built.cert_hash,
+            cert_pem: built.cert_pem,
+        })
+    }
+
+    /// Where the socket is bound; quiche needs it for paths.
+    #[napi]
+    pub fn set_local_address(&mut self, host: String, port: u32) -> Result<()> {
+        self.local = parse_addr(&host, port)?;
+        Ok(())
+    }
+
+    /// SHA-256 of the server certificate's DER encoding.
+    #[napi(getter)]
+    pub fn certificate_hash(&self) -> Option<Buffer> {
+        self.cert_hash.clone().map(Buffer::from)
+    }
+
+    /// The server's leaf certificate, PEM.
+    #[napi(getter)]
+    pub fn certificate_pem(&self) -> Option<String> {
+        self.cert_pem.clone()
+    }
+
+    /// Connections in the table, including ones still draining.
+    #[napi(getter)]
+    pub fn connection_count(&self) -> u32 {
+        self.live as u32
+    }
+
+    /// A server stops creating connections for new Initials.
+    #[napi]
+    pub fn stop_accepting(&mut self) {
+        self.accepting = false;
+    }
+
+    /// Starts a client connection to `host:port`; returns its handle.
+    #[napi]
+    pub fn connect(&mut self, server_name: Option<String>, host: String, port: u32) -> Result<u32> {
+        let peer = parse_addr(&host, port)?;
+        let scid = random_cid();
+        let q = quiche::connect(server_name.as_deref(), &scid, self.local, peer, &mut self.config)
+            .map_err(|e| from_quiche("connect", e))?;
+        Ok(self.insert(Conn::new(q, peer, false), vec![scid]))
+    }
+
+    /// Takes in one datagram. Returns the length of a stateless reply (version negotiation or
+    /// Retry) written to `out`, to be sent back to the sender; 0 otherwise. Garbage is dropped.
+    #[napi]
+    pub fn recv(
+        &mut self,
+        mut data: Uint8ArraySlice,
+        host: String,
+        port: u32,
+        mut out: Uint8ArraySlice,
+    ) -> Result<u32> {
+        // SAFETY: JS is blocked in this synchronous call; nothing else touches the memory.
+        let (data, out) = unsafe { (data.as_mut(), out.as_mut()) };
+        let from = parse_addr(&host, port)?;
+        let (dcid, header) = match quiche::Header::from_slice(data, CID_LEN) {
+            Ok(hdr) => (hdr.dcid.clone().into_owned(), hdr_summary(&hdr)),
+            Err(_) => return Ok(0),
+        };
+        let h = match self.routes.get(&dcid) {
+            Some(&h) => h,
+            None if self.is_server => match self.accept(data.len(), &dcid, header, from, out) {
+                Accept::Reply(n) => return Ok(n as u32),
+                Accept::Drop => return Ok(0),
+                Accept::Conn(h) => h,
+            },
+            None => return Ok(0),
+        };
+        if let Some(conn) = self.slots[h as usize].as_mut() {
+            // A packet that fails to decrypt or parse is dropped by quiche; one that breaks
+            // the protocol closes this connection. Either way the endpoint goes on.
+            let _ = conn.q.recv(data, quiche::RecvInfo { from, to: self.local });
+            self.touch(h);
+        }
+        Ok(0)
+    }
+
+    /// Runs the timers that have expired.
+    #[napi]
+    pub fn on_timeout(&mut self) {
+        let now = Instant::now();
+        while let Some(&(at, h)) = self.deadlines.first() {
+            if at > now {
+                break;
+            }
+            self.deadlines.pop_first();
+            if let Some(conn) = self.slots[h as usize].as_mut() {
+                conn.deadline = None;
+                conn.q.on_timeout();
+            }
+            self.touch(h);
+        }
+    }
+
+    /// Milliseconds until the next timer, or -1 when there is none.
+    #[napi]
+    pub fn timeout(&self) -> f64 {
+        self.deadlines.first().map_or(-1.0, |&(at, _)| {
+            at.saturating_duration_since(Instant::now()).as_secs_f64() * 1000.0
+        })
+    }
+
+    /// Fills `out` with `[kind, handle, streamId]` triples; returns how many events it wrote.
+    #[napi]
+    pub fn poll_events(&mut self, mut out: Float64ArraySlice) -> u32 {
+        // SAFETY: as in `recv`.
+        let out = unsafe { out.as_mut() };
+        let pending = std::mem::take(&mut self.check_queue);
+        for h in pending {
+            let Some(conn) = self.slots[h as usize].as_mut() else { continue };
+            conn.queued_check = false;
+            conn.check(h, &mut self.events);
+        }
+        let mut n = 0;
+        while n * 3 + 3 <= out.len() {
+            let Some((kind, h, id)) = self.events.pop_front() else { break };
+            out[n * 3] = f64::from(kind);
+            out[n * 3 + 1] = f64::from(h);
+            out[n * 3 + 2] = id as f64;
+            n += 1;
+        }
+        n as u32
+    }
+
+    /// Writes packets back to back into `out`; for packet i, `meta[2i]` is its length and
+    /// `meta[2i+1]` the connection handle (bit 31 set when the peer address changed: ask
+    /// `peerAddress`). Returns how many packets it wrote.
+    #[napi]
+    pub fn send(&mut self, mut out: Uint8ArraySlice, mut meta: Uint32ArraySlice) -> u32 {
+        // SAFETY: as in `recv`.
+        let (out, meta) = unsafe { (out.as_mut(), meta.as_mut()) };
+        let (mut off, mut n) = (0, 0);
+        while let Some(&h) = self.send_queue.front() {
+            if let Some(conn) = self.slots[h as usize].as_mut() {
+                loop {
+                    if n * 2 + 2 > meta.len() || out.len() - off < self.max_payload {
+                        return n as u32;
+                    }
+                    match conn.q.send(&mut out[off..off + self.max_payload]) {
+                        Ok((len, info)) => {
+                            let mut word = h;
+                            if info.to != conn.peer {
+                                conn.peer = info.to;
+                                word |= PEER_CHANGED;
+                            }
+                            meta[n * 2] = len as u32;
+                            meta[n * 2 + 1] = word;
+                            off += len;
+                            n += 1;
+                        }
+                        // Done, or a failure that quiche turned into closing the connection.
+                        Err(_) => break,
+                    }
+                }
+                conn.queued_send = false;
+            }
+            self.send_queue.pop_front();
+            self.update_deadline(h);
+            self.queue_check(h);
+        }
+        n as u32
+    }
+
+    /// Frees a connection JS has finished with (after its CLOSED event, or to abandon it).
+    #[napi]
+    pub fn release(&mut self, h: u32) {
+        let Some(conn) = self.slots.get_mut(h as usize).and_then(Option::take) else { return };
+        for cid in &conn.cids {
+            if self.routes.get(cid) == Some(&h) {
+                self.routes.remove(cid);
+            }
+        }
+        if let Some(at) = conn.deadline {
+            self.deadlines.remove(&(at, h));
+        }
+        self.free.push(h);
+        self.live -= 1;
+    }
+
+    /// See `Conn::stream_recv`.
+    #[napi]
+    pub fn stream_recv(&mut self, h: u32, id: i64, mut buf: Uint8ArraySlice) -> Result<f64> {
+        // SAFETY: as in `recv`.
+        let buf = unsafe { buf.as_mut() };
+        let r = self.conn(h)?.stream_recv(id as u64, buf);
+        self.touch(h);
+        Ok(r)
+    }
+
+    /// See `Conn::stream_send`.
+    #[napi]
+    pub fn stream_send(&mut self, h: u32, id: i64, buf: Uint8ArraySlice, fin: bool) -> Result<f64> {
+        let r = self.conn(h)?.stream_send(id as u64, &buf, fin);
+        self.touch(h);
+        Ok(r)
+    }
+
+    /// RESET_STREAM (`write`) or STOP_SENDING.
+    #[napi]
+    pub fn stream_shutdown(&mut self, h: u32, id: i64, write: bool, code: BigInt) -> Result<()> {
+        let code = code_of(&code)?;
+        self.conn(h)?.stream_shutdown(id as u64, write, code);
+        self.touch(h);
+        Ok(())
+    }
+
+    /// Opens a local stream so that it counts against the peer's limit. Returns false when the
+    /// limit is reached; a STREAMS event follows when the peer grants more.
+    #[napi]
+    pub fn stream_open(&mut self, h: u32, id: i64) -> Result<bool> {
+        let conn = self.conn(h)?;
+        let bidi = id & 2 == 0;
+        let left = if bidi { conn.q.peer_streams_left_bidi() } else { conn.q.peer_streams_left_uni() };
+        if left == 0 {
+            conn.want_streams = true;
+            return Ok(false);
+        }
+        conn.q.stream_priority(id as u64, 127, true).map_err(|e| from_quiche("stream", e))?;
+        Ok(true)
+    }
+
+    /// The code of the last reset or stop a stream call reported (-2).
+    #[napi]
+    pub fn last_code(&mut self, h: u32) -> Result<u64> {
+        Ok(self.conn(h)?.last_code)
+    }
+
+    /// Closes the connection with an application (`app`) or transport error code.
+    #[napi]
+    pub fn close(&mut self, h: u32, app: bool, code: BigInt, reason: Uint8ArraySlice) -> Result<()> {
+        let code = code_of(&code)?;
+        // Done: already closing. That is what the caller wants anyway.
+        let _ = self.conn(h)?.q.close(app, code, &reason);
+        self.touch(h);
+        Ok(())
+    }
+
+    /// What the handshake negotiated.
+    #[napi]
+    pub fn info(&mut self, h: u32) -> Result<BindingConnInfo> {
+        let q = &self.conn(h)?.q;
+        Ok(BindingConnInfo {
+            protocol: String::from_utf8_lossy(q.application_proto()).into_owned(),
+            server_name: q.server_name().map(str::to_owned),
+            peer_certificate: q.peer_cert().map(|c| c.to_vec().into()),
+            trace_id: q.trace_id().to_owned(),
+        })
+    }
+
+    /// Why the connection is closing or closed.
+    #[napi]
+    pub fn close_info(&mut self, h: u32) -> Result<BindingCloseInfo> {
+        let q = &self.conn(h)?.q;
+        let (source, err) = match (q.peer_error(), q.local_error()) {
+            (Some(e), _) => ("peer", Some(e)),
+            (None, Some(e)) => ("local", Some(e)),
+            (None, None) if q.is_timed_out() => ("idle", None),
+            (None, None) => ("none", None),
+        };
+        Ok(BindingCloseInfo {
+            source: source.into(),
+            is_app: err.is_some_and(|e| e.is_app),
+            code: BigInt::from(err.map_or(0, |e| e.error_code)),
+            reason: err.map_or_else(Vec::new, |e| e.reason.clone()).into(),
+            established: q.is_established(),
+        })
+    }
+
+    /// The connection's current peer address.
+    #[napi]
+    pub fn peer_address(&mut self, h: u32) -> Result<BindingAddress> {
+        let peer = self.conn(h)?.peer;
+        Ok(BindingAddress { host: peer.ip().to_string(), port: u32::from(peer.port()) })
+    }
+}
+
+/// What `recv` needs from a header once the datagram is handed to quiche.
+struct Summary {
+    ty: quiche::Type,
+    version: u32,
+    scid: ConnectionId<'static>,
+    token: Vec<u8>,
+}
+
+fn hdr_summary(hdr: &quiche::Header) -> Summary {
+    Summary {
+        ty: hdr.ty,
+        version: hdr.version,
+        scid: hdr.scid.clone().into_owned(),
+        token: hdr.token.clone().unwrap_or_default(),
+    }
+}
+
+enum Accept {
+    Reply(usize),
+    Drop,
+    Conn(u32),
+}
+
+impl BindingEndpoint {
+    fn conn(&mut self, h: u32) -> Result<&mut Conn> {
+        self.slots
+            .get_mut(h as usize)
+            .and_then(Option::as_mut)
+            .ok_or_else(|| js_error("ERR_QUIC_INVALID_STATE", "connection is gone"))
+    }
+
+    fn insert(&mut self, mut conn: Conn, cids: Vec<ConnectionId<'static>>) -> u32 {
+        let h = self.free.pop().unwrap_or_else(|| {
+            self.slots.push(None);
+            (self.slots.len() - 1) as u32
+        });
+        for cid in &cids {
+            self.routes.entry(cid.clone()).or_insert(h);
+        }
+        conn.cids = cids;
+        self.slots[h as usize] = Some(conn);
+        self.live += 1;
+        self.touch(h);
+        h
+    }
+
+    fn queue_check(&mut self, h: u32) {
+        if let Some(conn) = self.slots[h as usize].as_mut() {
+            if !conn.queued_check {
+                conn.queued_check = true;
+                self.check_queue.push(h);
+            }
+        }
+    }
+
+    /// Something happened on `h`: it may have events and packets to send.
+    fn touch(&mut self, h: u32) {
+        self.queue_check(h);
+        if let Some(conn) = self.slots[h as usize].as_mut() {
+            if !conn.queued_send {
+                conn.queued_send = true;
+                self.send_queue.push_back(h);
+            }
+        }
+    }
+
+    fn update_deadline(&mut self, h: u32) {
+        let Some(conn) = self.slots[h as usize].as_mut() else { return };
+        let next = conn.q.timeout_instant();
+        if next != conn.deadline {
+            if let Some(at) = conn.deadline {
+                self.deadlines.remove(&(at, h));
+            }
+            if let Some(at) = next {
+                self.deadlines.insert((at, h));
+            }
+            conn.deadline = next;
+        }
+    }
+
+    /// A server's answer to a datagram for no known connection.
+    fn accept(&mut self, len: usize, dcid: &ConnectionId, hdr: Summary, from: SocketAddr, out: &mut [u8]) -> Accept {
+        if hdr.ty != quiche::Type::Initial || !self.accepting {
+            return Accept::Drop;
+        }
+        if !quiche::version_is_supported(hdr.version) {
+            return quiche::negotiate_version(&hdr.scid, dcid, out).map_or(Accept::Drop, Accept::Reply);
+        }
+        if len < MIN_INITIAL_LEN {
+            return Accept::Drop;
+        }
+        let (scid, odcid) = if self.retry {
+            if hdr.token.is_empty() {
+                let new_scid = random_cid();
+                let token = self.mint_token(from, &new_scid, dcid);
+                return quiche::retry(&hdr.scid, dcid, &new_scid, &token, hdr.version, out)
+                    .map_or(Accept::Drop, Accept::Reply);
+            }
+            match self.validate_token(from, dcid, &hdr.token) {
+                Some(odcid) => (dcid.clone().into_owned(), Some(odcid)),
+                None => return Accept::Drop,
+            }
+        } else {
+            (random_cid(), None)
+        };
+        let Ok(mut q) = quiche::accept(&scid, odcid.as_ref(), self.local, from, &mut self.config) else {
+            return Accept::Drop;
+        };
+        let refuse = self.live >= self.max_connections;
+        if refuse {
+            let _ = q.close(false, CONNECTION_REFUSED, b"server busy");
+        }
+        let mut conn = Conn::new(q, from, true);
+        conn.hidden = refuse;
+        let h = self.insert(conn, vec![scid, dcid.clone().into_owned()]);
+        if !refuse {
+            self.events.push_back((EV_NEW, h, 0));
+        }
+        Accept::Conn(h)
+    }
+
+    fn token_mac(&self, from: SocketAddr, retry_scid: &[u8], odcid: &[u8], expiry: u64) -> ring::hmac::Tag {
+        let mut ctx = ring::hmac::Context::with_key(&self.token_key);
+        match from.ip() {
+            IpAddr::V4(ip) => ctx.update(&ip.octets()),
+            IpAddr::V6(ip) => ctx.update(&ip.octets()),
+        }
+        ctx.update(&from.port().to_be_bytes());
+        ctx.update(&[retry_scid.len() as u8]);
+        ctx.update(retry_scid);
+        ctx.update(odcid);
+        ctx.update(&expiry.to_be_bytes());
+        ctx.sign()
+    }
+
+    /// Token layout: expiry (8, big endian) · odcid length (1) · odcid · HMAC-SHA256 over the
+    /// client address, the Retry's SCID, the odcid and the expiry.
+    fn mint_token(&self, from: SocketAddr, retry_scid: &[u8], odcid: &[u8]) -> Vec<u8> {
+        let expiry = unix_secs() + TOKEN_LIFETIME_SECS;
+        let mut token = expiry.to_be_bytes().to_vec();
+        token.push(odcid.len() as u8);
+        token.extend_from_slice(odcid);
+        token.extend_from_slice(self.token_mac(from, retry_scid, odcid, expiry).as_ref());
+        token
+    }
+
+    fn validate_token(&self, from: SocketAddr, dcid: &[u8], token: &[u8]) -> Option<ConnectionId<'static>> {
+        let expiry = u64::from_be_bytes(token.get(..8)?.try_into().ok()?);
+        let odcid_len = usize::from(*token.get(8)?);
+        let odcid = token.get(9..9 + odcid_len)?;
+        let tag = token.get(9 + odcid_len..)?;
+        if expiry < unix_secs() {
+            return None;
+        }
+        let expected = self.token_mac(from, dcid, odcid, expiry);
+        // Constant-time comparison: the tag is attacker-supplied.
+        let same = tag.len() == expected.as_ref().len()
+            && tag.iter().zip(expected.as_ref()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+        if !same {
+            return None;
+        }
+        Some(ConnectionId::from_vec(odcid.to_vec()))
+    }
+}
