@@ -78,15 +78,15 @@ impl Conn {
     /// the stream is gone.
     pub fn stream_recv(&mut self, id: u64, buf: &mut [u8]) -> f64 {
         match self.q.stream_recv(id, buf) {
+            Ok((0, false)) | Err(quiche::Error::Done) => {
+                self.want_read.insert(id);
+                -1.0
+            }
             Ok((n, fin)) => {
                 if fin {
                     self.want_read.remove(&id);
                 }
                 (n as f64) * 2.0 + f64::from(u8::from(fin))
-            }
-            Err(quiche::Error::Done) => {
-                self.want_read.insert(id);
-                -1.0
             }
             Err(quiche::Error::StreamReset(code)) => {
                 self.want_read.remove(&id);

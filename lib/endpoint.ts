@@ -1,0 +1,288 @@
+/**
+ * The pump: one `node:dgram` socket, one timer and one native endpoint.
+ *
+ * Every turn, in this order (the native side documents the same contract):
+ * 1. a datagram arrives → `native.recv` (a stateless reply goes straight back);
+ *    or the timer fires → `native.onTimeout`;
+ * 2. `flush`: poll events and hand each to its connection's owner, then drain every pending
+ *    packet into the socket, and repeat while either produced anything;
+ * 3. re-arm the timer from `native.timeout()` — only after draining, because sending moves
+ *    the deadlines.
+ * Datagram arrivals flush on `setImmediate`, so a burst read in one poll phase is answered
+ * with one pass; calls from user code (a stream write) flush on a microtask.
+ */
+import dgram from 'node:dgram';
+import { once } from 'node:events';
+import { QuicTransportError } from './errors.js';
+import { Ev, native, type BindingConfig, type BindingEndpoint } from './native.js';
+
+/** What an endpoint needs from the owner of one connection (a session). */
+export interface ConnectionOwner {
+  onEvent(kind: number, streamId: number): void;
+}
+
+const EVENT_BATCH = 256;
+const PACKET_BATCH = 64;
+const PEER_CHANGED = 0x8000_0000;
+const HANDLE_MASK = 0x7fff_ffff;
+
+/** A send buffer and the number of datagrams in it the socket has not finished with. */
+interface SendSlot {
+  buf: Buffer;
+  pending: number;
+  done: () => void;
+}
+
+/** Where a connection's packets go. */
+interface Peer {
+  host: string;
+  port: number;
+}
+
+export class Endpoint {
+  readonly native: BindingEndpoint;
+  readonly #socket: dgram.Socket;
+  /** Set when the socket is connected to the one peer of a client endpoint. */
+  readonly #connected: boolean;
+  readonly #owners = new Map<number, ConnectionOwner>();
+  readonly #peers = new Map<number, Peer>();
+  readonly #events = new Float64Array(EVENT_BATCH * 3);
+  readonly #meta = new Uint32Array(PACKET_BATCH * 2);
+  readonly #reply = Buffer.alloc(1500);
+  readonly #free: SendSlot[] = [];
+  readonly #slotSize: number;
+  #flushQueued = false;
+  #immediate: NodeJS.Immediate | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #timerAt = 0;
+  #closing = false;
+  #socketClosed = false;
+  /** Called with the handle of each connection a server accepts. */
+  onAccept: ((handle: number) => ConnectionOwner | undefined) | undefined;
+  /** Called when the socket fails. */
+  onError: ((error: QuicTransportError) => void) | undefined;
+  readonly local: { address: string; port: number; family: string };
+  /** Resolves when the socket is closed. */
+  readonly closed: Promise<void>;
+  #resolveClosed!: () => void;
+
+  private constructor(nativeEndpoint: BindingEndpoint, socket: dgram.Socket, connected: boolean, maxPayload: number) {
+    this.native = nativeEndpoint;
+    this.#socket = socket;
+    this.#connected = connected;
+    this.#slotSize = maxPayload * PACKET_BATCH;
+    this.closed = new Promise((resolve) => {
+      this.#resolveClosed = resolve;
+    });
+    const a = socket.address();
+    this.local = { address: a.address, port: a.port, family: a.family };
+    nativeEndpoint.setLocalAddress(a.address, a.port);
+    socket.on('message', this.#onMessage);
+    socket.on('error', this.#onSocketError);
+  }
+
+  /**
+   * Binds a socket and builds the native endpoint. A client endpoint connects its socket to
+   * the peer, so that ICMP "port unreachable" surfaces as an error instead of a timeout.
+   */
+  static async open(config: BindingConfig, bind: { host: string; port: number }, peer?: Peer): Promise<Endpoint> {
+    const nativeEndpoint = new native.BindingEndpoint(config);
+    const type = bind.host.includes(':') ? 'udp6' : 'udp4';
+    // Addresses are always IP literals here: a synchronous lookup keeps sends synchronous.
+    const socket = dgram.createSocket({
+      type,
+      lookup: (host, _opts, cb) => (cb as (e: null, a: string, f: number) => void)(null, host, type === 'udp6' ? 6 : 4),
+    });
+    try {
+      // With a synchronous lookup these events may fire inside the call: listen first.
+      const listening = once(socket, 'listening');
+      socket.bind({ address: bind.host, port: bind.port, exclusive: true });
+      await listening;
+      if (peer) {
+        const connected = once(socket, 'connect');
+        socket.connect(peer.port, peer.host);
+        await connected;
+      }
+    } catch (cause) {
+      socket.close();
+      const where = `${bind.host}:${bind.port}`;
+      throw new QuicTransportError(`cannot open UDP socket on ${where}: ${(cause as Error).message}`, {
+        code: 'ERR_QUIC_SOCKET',
+        cause,
+      });
+    }
+    return new Endpoint(nativeEndpoint, socket, peer !== undefined, config.maxUdpPayloadSize);
+  }
+
+  /** Registers the owner of a client connection. */
+  attach(handle: number, owner: ConnectionOwner): void {
+    this.#owners.set(handle, owner);
+  }
+
+  /** Connections the native endpoint still holds (including draining ones). */
+  get connectionCount(): number {
+    return this.native.connectionCount;
+  }
+
+  /** Flushes on a microtask: for calls from user code. */
+  flushSoon(): void {
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    queueMicrotask(this.#flush);
+  }
+
+  /** Closes the socket once every connection has been released. */
+  closeWhenIdle(): void {
+    this.#closing = true;
+    this.native.stopAccepting();
+    this.#closeIfIdle();
+  }
+
+
+  #onMessage = (msg: Buffer, rinfo: dgram.RemoteInfo): void => {
+    let reply = 0;
+    try {
+      reply = this.native.recv(msg, rinfo.address, rinfo.port, this.#reply);
+    } catch {
+      return; // An address the native side cannot parse: nothing a peer could do about it.
+    }
+    if (reply > 0) this.#transmit(Buffer.from(this.#reply.subarray(0, reply)), 0, reply, { host: rinfo.address, port: rinfo.port });
+    this.#immediate ??= setImmediate(this.#onImmediate);
+  };
+
+  #onImmediate = (): void => {
+    this.#immediate = undefined;
+    this.#flush();
+  };
+
+  #onTimer = (): void => {
+    this.#timer = undefined;
+    this.native.onTimeout();
+    this.#flush();
+  };
+
+  #onSocketError = (err: Error): void => {
+    const e = new QuicTransportError(`UDP socket error: ${err.message}`, {
+      code: (err as NodeJS.ErrnoException).code === 'ECONNREFUSED' ? 'ERR_QUIC_CONNECTION_REFUSED' : 'ERR_QUIC_SOCKET',
+      cause: err,
+    });
+    this.onError?.(e);
+  };
+
+  #flush = (): void => {
+    this.#flushQueued = false;
+    if (this.#socketClosed) return;
+    for (;;) {
+      const events = this.#pollEvents();
+      const packets = this.#drain();
+      if (events === 0 && packets === 0) break;
+    }
+    this.#armTimer();
+    this.#closeIfIdle();
+  };
+
+  #pollEvents(): number {
+    let total = 0;
+    for (;;) {
+      const n = this.native.pollEvents(this.#events);
+      for (let i = 0; i < n; i++) {
+        this.#dispatch(this.#events[i * 3], this.#events[i * 3 + 1], this.#events[i * 3 + 2]);
+      }
+      total += n;
+      if (n < EVENT_BATCH) return total;
+    }
+  }
+
+  #dispatch(kind: number, handle: number, streamId: number): void {
+    if (kind === Ev.New) {
+      const owner = this.onAccept?.(handle);
+      if (owner) this.#owners.set(handle, owner);
+      return;
+    }
+    this.#owners.get(handle)?.onEvent(kind, streamId);
+    if (kind === Ev.Closed) {
+      this.#owners.delete(handle);
+      this.#peers.delete(handle);
+      this.native.release(handle);
+    }
+  }
+
+  #drain(): number {
+    let total = 0;
+    for (;;) {
+      const slot = this.#slot();
+      const n = this.native.send(slot.buf, this.#meta);
+      let off = 0;
+      for (let i = 0; i < n; i++) {
+        const len = this.#meta[i * 2];
+        const word = this.#meta[i * 2 + 1];
+        const peer = this.#connected ? undefined : this.#peerOf(word & HANDLE_MASK, (word & PEER_CHANGED) !== 0);
+        slot.pending++;
+        this.#transmit(slot.buf, off, len, peer, slot.done);
+        off += len;
+      }
+      if (slot.pending === 0) this.#free.push(slot);
+      total += n;
+      // The buffer holds PACKET_BATCH full-size packets, so `send` stops early only when the
+      // meta array is full: fewer packets means nothing is left.
+      if (n < PACKET_BATCH) return total;
+    }
+  }
+
+  #slot(): SendSlot {
+    const free = this.#free.pop();
+    if (free) return free;
+    const slot: SendSlot = {
+      buf: Buffer.allocUnsafeSlow(this.#slotSize),
+      pending: 0,
+      done: () => {
+        if (--slot.pending === 0) this.#free.push(slot);
+      },
+    };
+    return slot;
+  }
+
+  #peerOf(handle: number, changed: boolean): Peer {
+    let peer = this.#peers.get(handle);
+    if (!peer || changed) {
+      peer = this.native.peerAddress(handle);
+      this.#peers.set(handle, peer);
+    }
+    return peer;
+  }
+
+  #transmit(buf: Buffer, off: number, len: number, peer: Peer | undefined, done?: () => void): void {
+    if (this.#socketClosed) return done?.();
+    // Datagrams are best effort: a failed send is a lost packet, which QUIC recovers from.
+    const cb = done ?? noop;
+    if (peer) this.#socket.send(buf, off, len, peer.port, peer.host, cb);
+    else this.#socket.send(buf, off, len, cb);
+  }
+
+  #armTimer(): void {
+    const ms = this.native.timeout();
+    if (ms < 0) {
+      if (this.#timer) clearTimeout(this.#timer);
+      this.#timer = undefined;
+      return;
+    }
+    const at = performance.now() + ms;
+    // Re-arming costs more than the rare early wake-up: keep a timer that is close enough.
+    if (this.#timer && Math.abs(at - this.#timerAt) < 1) return;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = setTimeout(this.#onTimer, Math.ceil(ms));
+  }
+
+  #closeIfIdle(): void {
+    if (!this.#closing || this.#socketClosed || this.native.connectionCount > 0) return;
+    this.#socketClosed = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    if (this.#immediate) clearImmediate(this.#immediate);
+    this.#timer = undefined;
+    this.#immediate = undefined;
+    this.#socket.close(() => this.#resolveClosed());
+  }
+}
+
+function noop(): void {}

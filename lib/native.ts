@@ -1,0 +1,108 @@
+/**
+ * The one module that imports the native binding. Everything native crosses into JS here:
+ * native exceptions and close information become `QuicTransportError`s in one place.
+ */
+import { createRequire } from 'node:module';
+import type * as Binding from '../binding/index.js';
+import { QuicTransportError, codeFromWire, type QuicErrorCode } from './errors.js';
+
+export type { BindingConfig, BindingEndpoint, BindingCloseInfo } from '../binding/index.js';
+
+function load(): typeof Binding {
+  const require = createRequire(import.meta.url);
+  try {
+    return require('../binding/index.js') as typeof Binding;
+  } catch (cause) {
+    throw new Error(
+      'quichex: no native binding for this platform was found. Build it from source with ' +
+        '`npm run build:native` in the quichex package (needs Rust, cmake, a C++ compiler and ' +
+        'libclang; on Debian/Ubuntu: apt-get install cmake g++ libclang-dev).',
+      { cause },
+    );
+  }
+}
+
+export const native = load();
+
+/** Event kinds from `BindingEndpoint.pollEvents`; mirrors `binding/src/connection.rs`. */
+export const Ev = {
+  New: 1,
+  Established: 2,
+  Readable: 3,
+  Writable: 4,
+  Streams: 5,
+  Draining: 6,
+  Closed: 7,
+} as const;
+
+/** Results of `streamRecv` / `streamSend` below zero. */
+export const StreamResult = {
+  Blocked: -1,
+  PeerAborted: -2,
+  Gone: -3,
+} as const;
+
+/** A native exception (whose `code` is a stable string) as a `QuicTransportError`. */
+export function fromNative(e: unknown, fallback: QuicErrorCode = 'ERR_QUIC_INTERNAL'): QuicTransportError {
+  if (!(e instanceof Error)) return new QuicTransportError(String(e), { code: fallback });
+  const code = (e as { code?: unknown }).code;
+  const known = typeof code === 'string' && code.startsWith('ERR_QUIC_') && code !== 'ERR_QUIC_DONE';
+  return new QuicTransportError(e.message, { code: known ? (code as QuicErrorCode) : fallback, cause: e });
+}
+
+/** How a session ended: clean (`closeCode`/`reason`) or with an error. */
+export type CloseResult = { closeCode: number | bigint; reason: string } | QuicTransportError;
+
+const TLS_ALERT_BASE = 0x100n;
+const NO_APPLICATION_PROTOCOL = 120n;
+const CONNECTION_REFUSED = 0x2n;
+/** TLS alerts that mean "your certificate was not accepted" (RFC 8446 §6.2). */
+const CERTIFICATE_ALERTS = new Set([42n, 43n, 44n, 45n, 46n, 48n, 116n]);
+
+/** Turns native close information into the session's outcome. */
+export function closeResult(info: Binding.BindingCloseInfo): CloseResult {
+  const reason = info.reason.toString('utf8');
+  const closeCode = codeFromWire(info.code);
+  if (info.source === 'idle' || info.source === 'none') {
+    return info.established
+      ? new QuicTransportError('the connection timed out (no packets within maxIdleTimeout)', {
+          code: 'ERR_QUIC_IDLE_TIMEOUT',
+        })
+      : new QuicTransportError('the handshake timed out: no answer from the peer', {
+          code: 'ERR_QUIC_HANDSHAKE_TIMEOUT',
+        });
+  }
+  if (info.isApp || info.code === 0n) return { closeCode, reason };
+  const by = info.source === 'peer' ? 'the peer' : 'this endpoint';
+  const init = { closeCode, reason };
+  if (info.code === CONNECTION_REFUSED) {
+    return new QuicTransportError(`connection refused by ${by}${reason ? `: ${reason}` : ''}`, {
+      ...init,
+      code: 'ERR_QUIC_CONNECTION_REFUSED',
+    });
+  }
+  if (info.code >= TLS_ALERT_BASE && info.code < TLS_ALERT_BASE + 0x100n) {
+    const alert = info.code - TLS_ALERT_BASE;
+    if (alert === NO_APPLICATION_PROTOCOL) {
+      return new QuicTransportError('no application protocol (ALPN) in common with the peer', {
+        ...init,
+        code: 'ERR_QUIC_PROTOCOL_MISMATCH',
+      });
+    }
+    if (CERTIFICATE_ALERTS.has(alert)) {
+      const whose = info.source === 'local' ? "the peer's certificate was rejected" : 'our certificate was rejected by the peer';
+      return new QuicTransportError(`TLS handshake failed: ${whose} (alert ${alert})`, {
+        ...init,
+        code: 'ERR_QUIC_CERTIFICATE',
+      });
+    }
+    return new QuicTransportError(`TLS handshake failed: alert ${alert} from ${by}`, {
+      ...init,
+      code: 'ERR_QUIC_HANDSHAKE',
+    });
+  }
+  return new QuicTransportError(
+    `connection closed by ${by} with transport error 0x${info.code.toString(16)}${reason ? `: ${reason}` : ''}`,
+    { ...init, code: 'ERR_QUIC_TRANSPORT' },
+  );
+}

@@ -1,0 +1,116 @@
+/** `QuicServer`: accepts QUIC connections on one UDP socket and hands out sessions. */
+import { Endpoint } from './endpoint.js';
+import { QuicTransportError } from './errors.js';
+import { serverOptions, type QuicServerOptions } from './options.js';
+import { createServerSession, type QuicAddress, type QuicTransport } from './session.js';
+
+type State = 'new' | 'listening' | 'closing' | 'closed';
+
+/** A certificate hash, as `serverCertificateHashes` takes it. */
+export interface QuicCertificateHash {
+  algorithm: 'sha-256';
+  value: Uint8Array;
+}
+
+/** A QUIC server. `listen()`, then `for await (const session of server)`. */
+export class QuicServer {
+  readonly #options: ReturnType<typeof serverOptions>;
+  #state: State = 'new';
+  #endpoint: Endpoint | undefined;
+  readonly #sessions = new Set<QuicTransport>();
+  readonly #ready: QuicTransport[] = [];
+  #waiters: ((session: QuicTransport | null) => void)[] = [];
+
+  /** Validates `options` (throwing `TypeError`/`RangeError`); nothing is bound until `listen()`. */
+  constructor(options?: QuicServerOptions) {
+    this.#options = serverOptions(options);
+  }
+
+  /** Binds the socket and starts accepting connections. */
+  async listen(): Promise<void> {
+    if (this.#state !== 'new') throw new QuicTransportError(`listen() called on a ${this.#state} server`, { code: 'ERR_QUIC_SOCKET' });
+    this.#state = 'listening';
+    const { binding, host, port, handshakeTimeout } = this.#options;
+    let endpoint: Endpoint;
+    try {
+      endpoint = await Endpoint.open(binding, { host, port });
+    } catch (e) {
+      this.#state = 'closed';
+      throw e instanceof QuicTransportError ? e : new QuicTransportError(String((e as Error).message), { code: 'ERR_QUIC_TLS_CONFIG', cause: e });
+    }
+    this.#endpoint = endpoint;
+    endpoint.onAccept = (handle) => {
+      const { session, owner } = createServerSession({
+        endpoint,
+        handle,
+        handshakeTimeout,
+        onEstablished: (s) => this.#deliver(s),
+        onEnd: (s) => this.#sessions.delete(s),
+      });
+      this.#sessions.add(session);
+      return owner;
+    };
+  }
+
+  /** The bound address. */
+  get address(): QuicAddress {
+    if (!this.#endpoint) throw new QuicTransportError('the server is not listening', { code: 'ERR_QUIC_SOCKET' });
+    return { ...this.#endpoint.local };
+  }
+
+  /** SHA-256 hashes of the certificate in use, ready for a client's `serverCertificateHashes`. */
+  get certificateHashes(): QuicCertificateHash[] {
+    const hash = this.#endpoint?.native.certificateHash;
+    return hash ? [{ algorithm: 'sha-256', value: new Uint8Array(hash) }] : [];
+  }
+
+  /** The certificate in use (PEM), e.g. to pass to a client's `ca`. */
+  get certificate(): string | undefined {
+    return this.#endpoint?.native.certificatePem ?? undefined;
+  }
+
+  /** The next established session, or `null` once the server is closed. */
+  accept(): Promise<QuicTransport | null> {
+    const session = this.#ready.shift();
+    if (session) return Promise.resolve(session);
+    if (this.#state !== 'listening') return Promise.resolve(null);
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<QuicTransport, void, undefined> {
+    for (;;) {
+      const session = await this.accept();
+      if (!session) return;
+      yield session;
+    }
+  }
+
+  /**
+   * Stops accepting, closes every session (close code 0, reason `'server closing'`), and
+   * resolves once the socket is closed.
+   */
+  async close(): Promise<void> {
+    if (this.#state === 'new') {
+      this.#state = 'closed';
+      return;
+    }
+    const endpoint = this.#endpoint;
+    if (this.#state === 'listening') {
+      this.#state = 'closing';
+      for (const resolve of this.#waiters) resolve(null);
+      this.#waiters = [];
+      this.#ready.length = 0;
+      for (const session of [...this.#sessions]) session.close({ closeCode: 0, reason: 'server closing' });
+      endpoint?.closeWhenIdle();
+      endpoint?.flushSoon();
+    }
+    await endpoint?.closed;
+    this.#state = 'closed';
+  }
+
+  #deliver(session: QuicTransport): void {
+    const waiter = this.#waiters.shift();
+    if (waiter) waiter(session);
+    else this.#ready.push(session);
+  }
+}

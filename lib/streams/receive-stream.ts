@@ -1,0 +1,118 @@
+/**
+ * The receive side of a QUIC stream as a `ReadableStream` of type `'bytes'`.
+ *
+ * Pull-driven, as the streams spec's backpressure example: quiche is read only inside `pull()`
+ * (or when a pull is pending and quiche reports data), so an unread stream keeps its bytes in
+ * quiche, whose flow control (MAX_STREAM_DATA) stops the peer. BYOB readers get quiche's bytes
+ * written straight into their buffer; default readers get a right-sized copy.
+ */
+import { QuicTransportError, codeFromWire, streamCodeOf } from '../errors.js';
+import { StreamResult } from '../native.js';
+import type { StreamHost, StreamSide } from './stream-host.js';
+
+/** Largest chunk a default reader gets in one read. */
+const CHUNK = 64 * 1024;
+/** Shared by every stream: reads are synchronous, so one scratch buffer is enough. */
+const scratch = new Uint8Array(CHUNK);
+
+class ReceiveSource implements UnderlyingByteSource, StreamSide {
+  readonly type = 'bytes' as const;
+  readonly #host: StreamHost;
+  readonly #id: number;
+  #controller!: ReadableByteStreamController;
+  #waiting: { resolve: () => void; reject: (e: unknown) => void } | undefined;
+  #done = false;
+
+  constructor(host: StreamHost, id: number) {
+    this.#host = host;
+    this.#id = id;
+  }
+
+  start(controller: ReadableByteStreamController): void {
+    this.#controller = controller;
+  }
+
+  pull(): Promise<void> | undefined {
+    if (this.#read()) return undefined;
+    return new Promise((resolve, reject) => {
+      this.#waiting = { resolve, reject };
+    });
+  }
+
+  cancel(reason: unknown): void {
+    if (this.#done) return;
+    this.#finish();
+    // STOP_SENDING with the reason's streamErrorCode, as W3C WebTransport does.
+    this.#host.endpoint.native.streamShutdown(this.#host.handle, this.#id, false, streamCodeOf(reason));
+    this.#host.endpoint.flushSoon();
+  }
+
+  wake(): void {
+    if (this.#waiting && this.#read()) {
+      const { resolve } = this.#waiting;
+      this.#waiting = undefined;
+      resolve();
+    }
+  }
+
+  fail(error: unknown): void {
+    if (this.#done) return;
+    this.#finish();
+    this.#controller.error(error);
+    this.#waiting?.reject(error);
+    this.#waiting = undefined;
+  }
+
+  /** Moves what quiche has into the stream. Returns false when there was nothing yet. */
+  #read(): boolean {
+    if (this.#done) return true;
+    const { endpoint, handle } = this.#host;
+    const request = this.#controller.byobRequest;
+    const view = request?.view ? new Uint8Array(request.view.buffer, request.view.byteOffset, request.view.byteLength) : scratch;
+    const r = endpoint.native.streamRecv(handle, this.#id, view);
+    endpoint.flushSoon(); // Reading frees flow-control credit that the peer should hear of.
+    if (r === StreamResult.Blocked) return false;
+    if (r === StreamResult.PeerAborted || r === StreamResult.Gone) {
+      const error =
+        r === StreamResult.PeerAborted
+          ? new QuicTransportError('the peer reset the stream', {
+              source: 'stream',
+              code: 'ERR_QUIC_STREAM_RESET',
+              streamErrorCode: codeFromWire(endpoint.native.lastCode(handle)),
+            })
+          : new QuicTransportError('the stream is gone', { source: 'stream', code: 'ERR_QUIC_STREAM_CLOSED' });
+      this.fail(error);
+      return true;
+    }
+    const n = Math.floor(r / 2);
+    const fin = r % 2 === 1;
+    if (request) {
+      if (n > 0) request.respond(n);
+      if (fin) {
+        this.#finish();
+        this.#controller.close();
+        // After close(), respond(0) is how a pending BYOB read learns it is done.
+        if (n === 0) request.respond(0);
+      }
+    } else {
+      if (n > 0) this.#controller.enqueue(scratch.slice(0, n));
+      if (fin) {
+        this.#finish();
+        this.#controller.close();
+      }
+    }
+    return true;
+  }
+
+  #finish(): void {
+    this.#done = true;
+    this.#host.sideDone(this.#id);
+  }
+}
+
+/** The readable for stream `id`, and the handle its session wakes it through. */
+export function createReceiveStream(host: StreamHost, id: number): { readable: ReadableStream<Uint8Array>; side: StreamSide } {
+  const source = new ReceiveSource(host, id);
+  const readable = new ReadableStream(source) as ReadableStream<Uint8Array>;
+  return { readable, side: source };
+}
