@@ -8,8 +8,9 @@
  *    packet into the socket, and repeat while either produced anything;
  * 3. re-arm the timer from `native.timeout()` — only after draining, because sending moves
  *    the deadlines.
- * Datagram arrivals flush on `setImmediate`, so a burst read in one poll phase is answered
- * with one pass; calls from user code (a stream write) flush on a microtask.
+ * Every flush runs on `setImmediate`: a burst of datagrams read in one poll phase is answered in
+ * one pass, and everything user code did in the same turn (writes, a close) leaves in the same
+ * packets.
  */
 import dgram from 'node:dgram';
 import { once } from 'node:events';
@@ -19,6 +20,11 @@ import { Ev, native, type BindingConfig, type BindingEndpoint } from './native.j
 /** What an endpoint needs from the owner of one connection (a session). */
 export interface ConnectionOwner {
   onEvent(kind: number, streamId: number): void;
+}
+
+/** Something to do at the start of the next flush, before packets are built. */
+export interface FlushHook {
+  beforeFlush(): void;
 }
 
 const EVENT_BATCH = 256;
@@ -51,7 +57,7 @@ export class Endpoint {
   readonly #reply = Buffer.alloc(1500);
   readonly #free: SendSlot[] = [];
   readonly #slotSize: number;
-  #flushQueued = false;
+  readonly #hooks = new Set<FlushHook>();
   #immediate: NodeJS.Immediate | undefined;
   #timer: NodeJS.Timeout | undefined;
   #timerAt = 0;
@@ -124,11 +130,15 @@ export class Endpoint {
     return this.native.connectionCount;
   }
 
-  /** Flushes on a microtask: for calls from user code. */
+  /** Flushes once the current turn of the event loop is over. */
   flushSoon(): void {
-    if (this.#flushQueued) return;
-    this.#flushQueued = true;
-    queueMicrotask(this.#flush);
+    this.#immediate ??= setImmediate(this.#onImmediate);
+  }
+
+  /** Runs `hook.beforeFlush()` at the start of the next flush (and flushes soon). */
+  beforeNextFlush(hook: FlushHook): void {
+    this.#hooks.add(hook);
+    this.flushSoon();
   }
 
   /** Closes the socket once every connection has been released. */
@@ -147,7 +157,7 @@ export class Endpoint {
       return; // An address the native side cannot parse: nothing a peer could do about it.
     }
     if (reply > 0) this.#transmit(Buffer.from(this.#reply.subarray(0, reply)), 0, reply, { host: rinfo.address, port: rinfo.port });
-    this.#immediate ??= setImmediate(this.#onImmediate);
+    this.flushSoon();
   };
 
   #onImmediate = (): void => {
@@ -170,8 +180,9 @@ export class Endpoint {
   };
 
   #flush = (): void => {
-    this.#flushQueued = false;
     if (this.#socketClosed) return;
+    for (const hook of this.#hooks) hook.beforeFlush();
+    this.#hooks.clear();
     for (;;) {
       const events = this.#pollEvents();
       const packets = this.#drain();
@@ -221,7 +232,8 @@ export class Endpoint {
         this.#transmit(slot.buf, off, len, peer, slot.done);
         off += len;
       }
-      if (slot.pending === 0) this.#free.push(slot);
+      // A slot whose datagrams all completed synchronously was already freed by `done`.
+      if (n === 0) this.#free.push(slot);
       total += n;
       // The buffer holds PACKET_BATCH full-size packets, so `send` stops early only when the
       // meta array is full: fewer packets means nothing is left.
@@ -252,7 +264,7 @@ export class Endpoint {
   }
 
   #transmit(buf: Buffer, off: number, len: number, peer: Peer | undefined, done?: () => void): void {
-    if (this.#socketClosed) return done?.();
+    if (this.#socketClosed) return; // Only a stateless reply can get here after close.
     // Datagrams are best effort: a failed send is a lost packet, which QUIC recovers from.
     const cb = done ?? noop;
     if (peer) this.#socket.send(buf, off, len, peer.port, peer.host, cb);

@@ -1,22 +1,30 @@
 /**
  * The send side of a QUIC stream as a `WritableStream<Uint8Array>`.
  *
- * `write()` settles when quiche has taken every byte of the chunk (it may wait for flow-control
- * or congestion credit, which is how a slow peer pushes back on the writer); `close()` sends
- * FIN; `abort(e)` sends RESET_STREAM with `e.streamErrorCode` (0 otherwise).
+ * `write()` settles when quiche has taken the chunk (it may wait for flow-control or congestion
+ * credit, which is how a slow peer pushes back on the writer); `close()` sends FIN; `abort(e)`
+ * sends RESET_STREAM with `e.streamErrorCode` (0 otherwise).
+ *
+ * The last byte of each write stays here until the end of the event-loop turn (the endpoint's
+ * next flush), so that a `close()` in the same turn sends FIN together with data. quiche 0.30
+ * can drop a zero-length FIN whose stream data is acknowledged before the FIN is
+ * (cloudflare/quiche#2525): the peer would then wait for the end of the stream forever.
  */
 import { QuicTransportError, codeFromWire, streamCodeOf } from '../errors.js';
 import { StreamResult } from '../native.js';
+import type { FlushHook } from '../endpoint.js';
 import type { StreamHost, StreamSide } from './stream-host.js';
 
 const EMPTY = new Uint8Array(0);
 
-class SendSink implements UnderlyingSink<ArrayBufferView>, StreamSide {
+class SendSink implements UnderlyingSink<ArrayBufferView>, StreamSide, FlushHook {
   readonly #host: StreamHost;
   readonly #id: number;
   #controller!: WritableStreamDefaultController;
   #waiting: { resolve: () => void; reject: (e: unknown) => void } | undefined;
   #done = false;
+  /** The held-back last byte of the previous write, or -1. */
+  #held = -1;
 
   constructor(host: StreamHost, id: number) {
     this.#host = host;
@@ -32,14 +40,30 @@ class SendSink implements UnderlyingSink<ArrayBufferView>, StreamSide {
       throw new TypeError(`stream chunks must be Uint8Array (or another ArrayBufferView), got ${typeof chunk}`);
     }
     const bytes = chunk instanceof Uint8Array ? chunk : new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    return this.#push(bytes, false);
+    if (bytes.length === 0) return undefined;
+    const last = bytes[bytes.length - 1];
+    const body = bytes.subarray(0, bytes.length - 1);
+    const hold = () => {
+      this.#held = last;
+      this.#host.endpoint.beforeNextFlush(this);
+    };
+    return then(then(this.#pushHeld(false), () => (body.length > 0 ? this.#push(body, false) : undefined)), hold);
   }
 
   close(): Promise<void> | undefined {
-    return this.#push(EMPTY, true);
+    return this.#pushHeld(true);
+  }
+
+  /** The turn is over and no close came: the peer may be waiting for that byte. */
+  beforeFlush(): void {
+    if (this.#held < 0 || this.#done || this.#waiting) return;
+    const r = this.#host.endpoint.native.streamSend(this.#host.handle, this.#id, Uint8Array.of(this.#held), false);
+    // Blocked: a WRITABLE event brings us back. An error: the next write or close reports it.
+    if (r === 1) this.#held = -1;
   }
 
   abort(reason: unknown): void {
+    this.#held = -1;
     if (this.#done) return;
     this.#finish();
     this.#host.endpoint.native.streamShutdown(this.#host.handle, this.#id, true, streamCodeOf(reason));
@@ -49,15 +73,25 @@ class SendSink implements UnderlyingSink<ArrayBufferView>, StreamSide {
   wake(): void {
     const waiting = this.#waiting;
     this.#waiting = undefined;
-    waiting?.resolve();
+    if (waiting) waiting.resolve();
+    else if (this.#held >= 0) this.#host.endpoint.beforeNextFlush(this);
   }
 
   fail(error: unknown): void {
+    this.#held = -1;
     if (this.#done) return;
     this.#finish();
     this.#controller.error(error);
     this.#waiting?.reject(error);
     this.#waiting = undefined;
+  }
+
+  /** Sends the held byte, if any, before what comes next (with FIN when `fin`). */
+  #pushHeld(fin: boolean): Promise<void> | undefined {
+    if (this.#held < 0) return fin ? this.#push(EMPTY, true) : undefined;
+    const byte = Uint8Array.of(this.#held);
+    this.#held = -1;
+    return this.#push(byte, fin);
   }
 
   /** Hands `bytes` to quiche, waiting for room as often as needed. */
@@ -102,6 +136,11 @@ class SendSink implements UnderlyingSink<ArrayBufferView>, StreamSide {
     this.#done = true;
     this.#host.sideDone(this.#id);
   }
+}
+
+/** `fn()` after `step`, without a promise hop when `step` finished synchronously. */
+function then(step: Promise<void> | undefined, fn: () => Promise<void> | undefined | void): Promise<void> | undefined {
+  return step ? step.then(fn) : (fn() ?? undefined);
 }
 
 /** The writable for stream `id`, and the handle its session wakes it through. */

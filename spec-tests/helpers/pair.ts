@@ -1,0 +1,66 @@
+/** Shared set-up for tests: a loopback server and clients that trust it by hash. */
+import { QuicServer, QuicTransport, type QuicServerOptions, type QuicTransportOptions } from '../../lib/index.js';
+
+export const PROTOCOL = 'test';
+
+/** A listening server on 127.0.0.1 (or `host`), closed by the caller. */
+export async function startServer(options: QuicServerOptions = {}): Promise<QuicServer> {
+  const server = new QuicServer({ host: '127.0.0.1', port: 0, protocols: [PROTOCOL], ...options });
+  await server.listen();
+  return server;
+}
+
+/** The `quic://` URL of a server. */
+export function urlOf(server: QuicServer): string {
+  const { address, port, family } = server.address;
+  return family === 'IPv6' ? `quic://[${address}]:${port}` : `quic://${address}:${port}`;
+}
+
+/** A client pinned to the server's certificate. */
+export function connect(server: QuicServer, options: QuicTransportOptions = {}): QuicTransport {
+  return new QuicTransport(urlOf(server), {
+    protocols: [PROTOCOL],
+    serverCertificateHashes: server.certificateHashes,
+    ...options,
+  });
+}
+
+/** A connected client and the server's side of the same connection. */
+export async function connectPair(
+  server: QuicServer,
+  options: QuicTransportOptions = {},
+): Promise<{ client: QuicTransport; session: QuicTransport }> {
+  const client = connect(server, options);
+  const [session] = await Promise.all([server.accept(), client.ready]);
+  if (!session) throw new Error('server closed before accepting');
+  return { client, session };
+}
+
+/** Rejects if `promise` does not settle within `ms`. */
+export async function within<T>(ms: number, promise: Promise<T>, what = 'operation'): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Reads a stream to the end into one buffer. */
+export async function readAll(readable: ReadableStream<Uint8Array>): Promise<Buffer> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of readable) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
+/** Echoes every incoming bidirectional stream of `session` back to its sender. */
+export function echo(session: QuicTransport): void {
+  void (async () => {
+    for await (const stream of session.incomingBidirectionalStreams) {
+      stream.readable.pipeTo(stream.writable).catch(() => {});
+    }
+  })().catch(() => {});
+}
