@@ -13,7 +13,10 @@ export interface GeneratedCertificate {
  * Generates a self-signed ECDSA P-256 certificate for `names` (DNS names or IP addresses),
  * valid for `days` days (1–14; browsers pin only certificates of at most 14 days).
  */
-export function generateCertificate(names: string[] = ['localhost', '127.0.0.1', '::1'], days = 14): GeneratedCertificate {
+export function generateCertificate(
+  names: string[] = ['localhost', '127.0.0.1', '::1'],
+  days = 14,
+): GeneratedCertificate {
   if (!Array.isArray(names) || names.length === 0 || names.some((n) => typeof n !== 'string' || n === '')) {
     throw new TypeError('names must be a non-empty array of non-empty strings');
   }

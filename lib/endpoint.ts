@@ -31,6 +31,8 @@ const EVENT_BATCH = 256;
 const PACKET_BATCH = 64;
 const PEER_CHANGED = 0x8000_0000;
 const HANDLE_MASK = 0x7fff_ffff;
+/** INTERNAL_ERROR (RFC 9000 §20.1). */
+const INTERNAL_ERROR = 0x1n;
 
 /** A send buffer and the number of datagrams in it the socket has not finished with. */
 interface SendSlot {
@@ -148,7 +150,6 @@ export class Endpoint {
     this.#closeIfIdle();
   }
 
-
   #onMessage = (msg: Buffer, rinfo: dgram.RemoteInfo): void => {
     let reply = 0;
     try {
@@ -156,7 +157,8 @@ export class Endpoint {
     } catch {
       return; // An address the native side cannot parse: nothing a peer could do about it.
     }
-    if (reply > 0) this.#transmit(Buffer.from(this.#reply.subarray(0, reply)), 0, reply, { host: rinfo.address, port: rinfo.port });
+    if (reply > 0)
+      this.#transmit(Buffer.from(this.#reply.subarray(0, reply)), 0, reply, { host: rinfo.address, port: rinfo.port });
     this.flushSoon();
   };
 
@@ -205,6 +207,16 @@ export class Endpoint {
   }
 
   #dispatch(kind: number, handle: number, streamId: number): void {
+    try {
+      this.#deliver(kind, handle, streamId);
+    } catch (error) {
+      // A bug of ours must not take the process down: fail this one connection, report it.
+      process.emitWarning(error as Error, { code: 'QUICHEX_INTERNAL' });
+      if (kind !== Ev.Closed) this.native.close(handle, false, INTERNAL_ERROR, Buffer.from('internal error'));
+    }
+  }
+
+  #deliver(kind: number, handle: number, streamId: number): void {
     if (kind === Ev.New) {
       const owner = this.onAccept?.(handle);
       if (owner) this.#owners.set(handle, owner);

@@ -11,5 +11,11 @@ export {
   type QuicCloseOptions,
 } from './session.js';
 export { QuicTransportError, type QuicCode, type QuicErrorCode, type QuicTransportErrorInit } from './errors.js';
-export type { CertificateHash, PemSource, QuicServerOptions, QuicTransportOptions, TransportOptions } from './options.js';
+export type {
+  CertificateHash,
+  PemSource,
+  QuicServerOptions,
+  QuicTransportOptions,
+  TransportOptions,
+} from './options.js';
 export { generateCertificate, type GeneratedCertificate } from './certificate.js';

@@ -90,7 +90,8 @@ export function closeResult(info: Binding.BindingCloseInfo): CloseResult {
       });
     }
     if (CERTIFICATE_ALERTS.has(alert)) {
-      const whose = info.source === 'local' ? "the peer's certificate was rejected" : 'our certificate was rejected by the peer';
+      const whose =
+        info.source === 'local' ? "the peer's certificate was rejected" : 'our certificate was rejected by the peer';
       return new QuicTransportError(`TLS handshake failed: ${whose} (alert ${alert})`, {
         ...init,
         code: 'ERR_QUIC_CERTIFICATE',

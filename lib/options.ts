@@ -114,11 +114,13 @@ function describe(v: unknown): string {
 function protocols(o: Record<string, unknown>): string[] {
   const v = o.protocols;
   if (v === undefined) return DEFAULT_PROTOCOLS;
-  if (!Array.isArray(v) || v.length === 0) throw new TypeError('options.protocols must be a non-empty array of strings');
+  if (!Array.isArray(v) || v.length === 0)
+    throw new TypeError('options.protocols must be a non-empty array of strings');
   for (const p of v) {
     if (typeof p !== 'string') throw new TypeError(`options.protocols must contain only strings, got ${describe(p)}`);
     const len = Buffer.byteLength(p);
-    if (len === 0 || len > 255) throw new RangeError(`options.protocols entries must be 1–255 bytes, got ${JSON.stringify(p)}`);
+    if (len === 0 || len > 255)
+      throw new RangeError(`options.protocols entries must be 1–255 bytes, got ${JSON.stringify(p)}`);
   }
   return [...v] as string[];
 }
@@ -137,14 +139,18 @@ function congestionControl(o: Record<string, unknown>): string {
   if (v === undefined) return 'cubic';
   if (typeof v !== 'string') throw new TypeError(`options.congestionControl must be a string, got ${describe(v)}`);
   const algo = CONGESTION[v];
-  if (!algo) throw new RangeError(`options.congestionControl must be one of ${Object.keys(CONGESTION).join(', ')}, got ${JSON.stringify(v)}`);
+  if (!algo)
+    throw new RangeError(
+      `options.congestionControl must be one of ${Object.keys(CONGESTION).join(', ')}, got ${JSON.stringify(v)}`,
+    );
   return algo;
 }
 
 /** Reads PEM from text, bytes or a file path. */
 export function readPem(v: unknown, name: string): string {
   if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('utf8');
-  if (typeof v !== 'string') throw new TypeError(`options.${name} must be PEM text, a Buffer or a file path, got ${describe(v)}`);
+  if (typeof v !== 'string')
+    throw new TypeError(`options.${name} must be PEM text, a Buffer or a file path, got ${describe(v)}`);
   if (v.includes('-----BEGIN')) return v;
   try {
     return readFileSync(v, 'utf8');
@@ -187,11 +193,13 @@ function transport(o: Record<string, unknown>, kind: Kind): Resolved {
 }
 
 function hashes(v: unknown): Buffer[] {
-  if (!Array.isArray(v)) throw new TypeError('options.serverCertificateHashes must be an array of { algorithm, value }');
+  if (!Array.isArray(v))
+    throw new TypeError('options.serverCertificateHashes must be an array of { algorithm, value }');
   return v.map((h, i) => {
     const where = `options.serverCertificateHashes[${i}]`;
     if (!isObject(h)) throw new TypeError(`${where} must be an object { algorithm: 'sha-256', value }`);
-    if (h.algorithm !== 'sha-256') throw new TypeError(`${where}.algorithm must be 'sha-256', got ${describe(h.algorithm)}`);
+    if (h.algorithm !== 'sha-256')
+      throw new TypeError(`${where}.algorithm must be 'sha-256', got ${describe(h.algorithm)}`);
     const value = h.value;
     const bytes = ArrayBuffer.isView(value)
       ? Buffer.from(value.buffer, value.byteOffset, value.byteLength)
@@ -211,7 +219,8 @@ export interface ClientResolved extends Resolved {
 
 /** Validates client options. `host` is the URL's host, used as the default `serverName`. */
 export function clientOptions(options: unknown, host: string): ClientResolved {
-  if (options !== undefined && !isObject(options)) throw new TypeError(`options must be an object, got ${describe(options)}`);
+  if (options !== undefined && !isObject(options))
+    throw new TypeError(`options must be an object, got ${describe(options)}`);
   const o = options ?? {};
   const r = transport(o, 'client');
   const b = r.binding;
@@ -233,7 +242,8 @@ export function clientOptions(options: unknown, host: string): ClientResolved {
 
 /** Validates server options. */
 export function serverOptions(options: unknown): Resolved & { host: string; port: number } {
-  if (options !== undefined && !isObject(options)) throw new TypeError(`options must be an object, got ${describe(options)}`);
+  if (options !== undefined && !isObject(options))
+    throw new TypeError(`options must be an object, got ${describe(options)}`);
   const o = options ?? {};
   const r = transport(o, 'server');
   const b = r.binding;
@@ -242,7 +252,8 @@ export function serverOptions(options: unknown): Resolved & { host: string; port
     throw new TypeError(`options.host must be an IPv4 or IPv6 address, got ${describe(host)}`);
   }
   const port = integer(o, 'port', 0, 0, 65535);
-  if ((o.cert === undefined) !== (o.key === undefined)) throw new TypeError('options.cert and options.key must be given together');
+  if ((o.cert === undefined) !== (o.key === undefined))
+    throw new TypeError('options.cert and options.key must be given together');
   if (o.cert !== undefined) {
     b.cert = readPem(o.cert, 'cert');
     b.key = readPem(o.key, 'key');

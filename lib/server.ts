@@ -28,7 +28,8 @@ export class QuicServer {
 
   /** Binds the socket and starts accepting connections. */
   async listen(): Promise<void> {
-    if (this.#state !== 'new') throw new QuicTransportError(`listen() called on a ${this.#state} server`, { code: 'ERR_QUIC_SOCKET' });
+    if (this.#state !== 'new')
+      throw new QuicTransportError(`listen() called on a ${this.#state} server`, { code: 'ERR_QUIC_SOCKET' });
     this.#state = 'listening';
     const { binding, host, port, handshakeTimeout } = this.#options;
     let endpoint: Endpoint;
@@ -36,7 +37,9 @@ export class QuicServer {
       endpoint = await Endpoint.open(binding, { host, port });
     } catch (e) {
       this.#state = 'closed';
-      throw e instanceof QuicTransportError ? e : new QuicTransportError(String((e as Error).message), { code: 'ERR_QUIC_TLS_CONFIG', cause: e });
+      throw e instanceof QuicTransportError
+        ? e
+        : new QuicTransportError(String((e as Error).message), { code: 'ERR_QUIC_TLS_CONFIG', cause: e });
     }
     this.#endpoint = endpoint;
     endpoint.onAccept = (handle) => {

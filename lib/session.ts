@@ -63,7 +63,8 @@ interface StreamEntry {
 }
 
 function parseUrl(url: unknown): { host: string; port: number } {
-  if (typeof url !== 'string' && !(url instanceof URL)) throw new TypeError(`url must be a string or URL, got ${typeof url}`);
+  if (typeof url !== 'string' && !(url instanceof URL))
+    throw new TypeError(`url must be a string or URL, got ${typeof url}`);
   let u: URL;
   try {
     u = new URL(String(url));
@@ -72,13 +73,21 @@ function parseUrl(url: unknown): { host: string; port: number } {
   }
   if (u.protocol !== 'quic:') throw new TypeError(`url must use the quic: scheme, got ${u.protocol}`);
   if (u.username || u.password) throw new TypeError('url must not contain credentials');
-  if (u.hash) throw new TypeError('url must not contain a fragment');
+  // URL.hash is '' for an empty fragment ("quic://h:1#"), which is a fragment all the same.
+  if (u.href.includes('#')) throw new TypeError('url must not contain a fragment');
   const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
   if (!host) throw new TypeError(`url has no host: ${String(url)}`);
-  return { host, port: u.port === '' ? 443 : Number(u.port) };
+  const port = u.port === '' ? 443 : Number(u.port);
+  if (port === 0) throw new TypeError('url port must not be 0');
+  return { host, port };
 }
 
-function closeArgs(options: QuicCloseOptions | undefined): { code: bigint; closeCode: QuicCode; reason: string; bytes: Buffer } {
+function closeArgs(options: QuicCloseOptions | undefined): {
+  code: bigint;
+  closeCode: QuicCode;
+  reason: string;
+  bytes: Buffer;
+} {
   const { closeCode = 0, reason = '' } = options ?? {};
   const valid =
     (typeof closeCode === 'number' && Number.isSafeInteger(closeCode) && closeCode >= 0) ||
@@ -197,7 +206,10 @@ export class QuicTransport {
   async createBidirectionalStream(): Promise<QuicBidirectionalStream> {
     const id = await this.#openStream(true);
     const entry = this.#addStream(id, true, true);
-    return { readable: entry.readable as ReadableStream<Uint8Array>, writable: entry.writable as WritableStream<Uint8Array> };
+    return {
+      readable: entry.readable as ReadableStream<Uint8Array>,
+      writable: entry.writable as WritableStream<Uint8Array>,
+    };
   }
 
   /** Opens a unidirectional (send-only) stream. */
@@ -218,20 +230,30 @@ export class QuicTransport {
       this.#endpoint?.flushSoon();
     }
     if (this.#state === 'connecting') {
-      this.#fail(new QuicTransportError('the session was closed before it was established', { code: 'ERR_QUIC_SESSION_CLOSED' }));
+      this.#fail(
+        new QuicTransportError('the session was closed before it was established', { code: 'ERR_QUIC_SESSION_CLOSED' }),
+      );
     } else {
       this.#finish({ closeCode, reason });
     }
   }
 
-  async #connect(target: { host: string; port: number }, resolved: ReturnType<typeof clientOptions>, owner: ConnectionOwner): Promise<void> {
+  async #connect(
+    target: { host: string; port: number },
+    resolved: ReturnType<typeof clientOptions>,
+    owner: ConnectionOwner,
+  ): Promise<void> {
     this.#startHandshakeTimer(resolved.handshakeTimeout);
     let endpoint: Endpoint | undefined;
     try {
       const ip = isIP(target.host) ? target.host : await resolve(target.host);
       if (this.#state !== 'connecting') return;
       const v6 = isIP(ip) === 6;
-      endpoint = await Endpoint.open(resolved.binding, { host: v6 ? '::' : '0.0.0.0', port: 0 }, { host: ip, port: target.port });
+      endpoint = await Endpoint.open(
+        resolved.binding,
+        { host: v6 ? '::' : '0.0.0.0', port: 0 },
+        { host: ip, port: target.port },
+      );
       if (this.#state !== 'connecting') {
         endpoint.closeWhenIdle();
         return;
@@ -252,7 +274,11 @@ export class QuicTransport {
 
   #startHandshakeTimer(ms: number): void {
     this.#handshakeTimer = setTimeout(() => {
-      this.#fail(new QuicTransportError(`the handshake did not complete within ${ms} ms`, { code: 'ERR_QUIC_HANDSHAKE_TIMEOUT' }));
+      this.#fail(
+        new QuicTransportError(`the handshake did not complete within ${ms} ms`, {
+          code: 'ERR_QUIC_HANDSHAKE_TIMEOUT',
+        }),
+      );
     }, ms);
   }
 
@@ -279,7 +305,11 @@ export class QuicTransport {
     }
   }
 
-  #addStream(id: number, readable: boolean, writable: boolean): { readable?: ReadableStream<Uint8Array>; writable?: WritableStream<Uint8Array> } {
+  #addStream(
+    id: number,
+    readable: boolean,
+    writable: boolean,
+  ): { readable?: ReadableStream<Uint8Array>; writable?: WritableStream<Uint8Array> } {
     const entry: StreamEntry = { sides: 0 };
     const out: { readable?: ReadableStream<Uint8Array>; writable?: WritableStream<Uint8Array> } = {};
     if (readable) {
@@ -367,11 +397,16 @@ export class QuicTransport {
   #finish(info: QuicCloseInfo): void {
     if (this.#state === 'closed' || this.#state === 'failed') return;
     if (this.#state === 'connecting') {
-      this.#fail(new QuicTransportError(`the peer closed the session during the handshake${info.reason ? `: ${info.reason}` : ''}`, {
-        code: 'ERR_QUIC_SESSION_CLOSED',
-        closeCode: info.closeCode,
-        reason: info.reason,
-      }));
+      this.#fail(
+        new QuicTransportError(
+          `the peer closed the session during the handshake${info.reason ? `: ${info.reason}` : ''}`,
+          {
+            code: 'ERR_QUIC_SESSION_CLOSED',
+            closeCode: info.closeCode,
+            reason: info.reason,
+          },
+        ),
+      );
       return;
     }
     this.#state = 'closed';
@@ -430,7 +465,10 @@ async function resolve(host: string): Promise<string> {
   try {
     return (await lookup(host)).address;
   } catch (cause) {
-    throw new QuicTransportError(`cannot resolve ${host}: ${(cause as Error).message}`, { code: 'ERR_QUIC_DNS', cause });
+    throw new QuicTransportError(`cannot resolve ${host}: ${(cause as Error).message}`, {
+      code: 'ERR_QUIC_DNS',
+      cause,
+    });
   }
 }
 

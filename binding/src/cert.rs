@@ -43,9 +43,10 @@ pub fn generate_certificate(names: Vec<String>, days: u32) -> Result<BindingCert
         })
         .collect::<std::result::Result<_, _>>()
         .map_err(|e| js_error("ERR_QUIC_TLS_CONFIG", format!("certificate name: {e}")))?;
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, names.first().map_or("quichex", |s| s.as_str()));
+    params.distinguished_name.push(
+        rcgen::DnType::CommonName,
+        names.first().map_or("quichex", |s| s.as_str()),
+    );
     let now = OffsetDateTime::now_utc();
     params.not_before = now - Duration::minutes(1);
     // Browsers count the whole validity period, so the minute of slack comes out of the end.

@@ -72,7 +72,8 @@ pub struct Built {
 }
 
 pub fn build(c: &BindingConfig) -> Result<Built> {
-    let mut tls = SslContextBuilder::new(SslMethod::tls()).map_err(|e| tls_error("TLS context", e))?;
+    let mut tls =
+        SslContextBuilder::new(SslMethod::tls()).map_err(|e| tls_error("TLS context", e))?;
     let (cert_hash, cert_pem) = if c.is_server {
         let (hash, pem) = server_identity(&mut tls, c)?;
         (Some(hash), Some(pem))
@@ -83,7 +84,8 @@ pub fn build(c: &BindingConfig) -> Result<Built> {
     let mut q = quiche::Config::with_boring_ssl_ctx_builder(quiche::PROTOCOL_VERSION, tls)
         .map_err(|e| from_quiche("config", e))?;
     let protos: Vec<&[u8]> = c.protocols.iter().map(|p| p.as_bytes()).collect();
-    q.set_application_protos(&protos).map_err(|e| from_quiche("protocols", e))?;
+    q.set_application_protos(&protos)
+        .map_err(|e| from_quiche("protocols", e))?;
     q.set_max_idle_timeout(c.max_idle_timeout as u64);
     // quiche defaults every initial_max_* to zero: each one is set.
     q.set_initial_max_data(c.initial_max_data as u64);
@@ -101,7 +103,11 @@ pub fn build(c: &BindingConfig) -> Result<Built> {
     q.set_disable_active_migration(c.disable_active_migration);
     q.grease(c.grease);
     q.set_initial_rtt(Duration::from_millis(100));
-    Ok(Built { quiche: q, cert_hash, cert_pem })
+    Ok(Built {
+        quiche: q,
+        cert_hash,
+        cert_pem,
+    })
 }
 
 /// Loads (or generates) the server's certificate and key into `tls`.
@@ -112,21 +118,34 @@ fn server_identity(tls: &mut SslContextBuilder, c: &BindingConfig) -> Result<(Ve
             let g = generate_certificate(default_names(), MAX_PINNED_VALIDITY_DAYS)?;
             (g.cert, g.key)
         }
-        _ => return Err(js_error("ERR_INVALID_ARG_VALUE", "cert and key must be given together")),
+        _ => {
+            return Err(js_error(
+                "ERR_INVALID_ARG_VALUE",
+                "cert and key must be given together",
+            ))
+        }
     };
     let chain = X509::stack_from_pem(cert_pem.as_bytes()).map_err(|e| tls_error("cert", e))?;
     let mut chain = chain.into_iter();
-    let leaf = chain.next().ok_or_else(|| js_error("ERR_QUIC_TLS_CONFIG", "cert: no certificate in PEM"))?;
-    tls.set_certificate(&leaf).map_err(|e| tls_error("cert", e))?;
+    let leaf = chain
+        .next()
+        .ok_or_else(|| js_error("ERR_QUIC_TLS_CONFIG", "cert: no certificate in PEM"))?;
+    tls.set_certificate(&leaf)
+        .map_err(|e| tls_error("cert", e))?;
     for extra in chain {
-        tls.add_extra_chain_cert(extra).map_err(|e| tls_error("cert chain", e))?;
+        tls.add_extra_chain_cert(extra)
+            .map_err(|e| tls_error("cert chain", e))?;
     }
     let key = PKey::private_key_from_pem(key_pem.as_bytes()).map_err(|e| tls_error("key", e))?;
     tls.set_private_key(&key).map_err(|e| tls_error("key", e))?;
-    tls.check_private_key().map_err(|e| tls_error("key does not match cert", e))?;
+    tls.check_private_key()
+        .map_err(|e| tls_error("key does not match cert", e))?;
     let der = leaf.to_der().map_err(|e| tls_error("cert", e))?;
     let pem = leaf.to_pem().map_err(|e| tls_error("cert", e))?;
-    Ok((sha256(&der).to_vec(), String::from_utf8_lossy(&pem).into_owned()))
+    Ok((
+        sha256(&der).to_vec(),
+        String::from_utf8_lossy(&pem).into_owned(),
+    ))
 }
 
 /// Sets how a client verifies the server: pinned hashes, given roots, or the system store.
@@ -140,8 +159,12 @@ fn client_verification(tls: &mut SslContextBuilder, c: &BindingConfig) -> Result
         // Pinning replaces chain verification, as in WebTransport: the leaf must hash to a pin
         // and be a currently valid certificate of at most 14 days.
         tls.set_custom_verify_callback(SslVerifyMode::PEER, move |ssl| {
-            let leaf = ssl.peer_certificate().ok_or(SslVerifyError::Invalid(SslAlert::CERTIFICATE_REQUIRED))?;
-            let der = leaf.to_der().map_err(|_| SslVerifyError::Invalid(SslAlert::BAD_CERTIFICATE))?;
+            let leaf = ssl
+                .peer_certificate()
+                .ok_or(SslVerifyError::Invalid(SslAlert::CERTIFICATE_REQUIRED))?;
+            let der = leaf
+                .to_der()
+                .map_err(|_| SslVerifyError::Invalid(SslAlert::BAD_CERTIFICATE))?;
             let digest = sha256(&der);
             if !pins.iter().any(|p| p.as_slice() == digest) {
                 return Err(SslVerifyError::Invalid(SslAlert::BAD_CERTIFICATE));
@@ -161,25 +184,38 @@ fn client_verification(tls: &mut SslContextBuilder, c: &BindingConfig) -> Result
                 return Err(js_error("ERR_QUIC_TLS_CONFIG", "ca: no certificate in PEM"));
             }
             for root in roots {
-                tls.cert_store_mut().add_cert(root).map_err(|e| tls_error("ca", e))?;
+                tls.cert_store_mut()
+                    .add_cert(root)
+                    .map_err(|e| tls_error("ca", e))?;
             }
         }
-        None => tls.set_default_verify_paths().map_err(|e| tls_error("system trust store", e))?,
+        None => tls
+            .set_default_verify_paths()
+            .map_err(|e| tls_error("system trust store", e))?,
     }
     if let Some(ip) = &c.verify_ip {
         // quiche checks DNS names itself (from serverName); an IP literal is checked here.
-        let ip: IpAddr = ip.parse().map_err(|_| js_error("ERR_INVALID_ARG_VALUE", format!("bad IP {ip}")))?;
-        tls.cert_store_mut().verify_param_mut().set_ip(ip).map_err(|e| tls_error("verify ip", e))?;
+        let ip: IpAddr = ip
+            .parse()
+            .map_err(|_| js_error("ERR_INVALID_ARG_VALUE", format!("bad IP {ip}")))?;
+        tls.cert_store_mut()
+            .verify_param_mut()
+            .set_ip(ip)
+            .map_err(|e| tls_error("verify ip", e))?;
     }
     Ok(())
 }
 
 /// Now within the validity period, and that period at most 14 days.
 fn pinnable_validity(cert: &X509) -> bool {
-    let Ok(now) = Asn1Time::days_from_now(0) else { return false };
+    let Ok(now) = Asn1Time::days_from_now(0) else {
+        return false;
+    };
     let (from, to) = (cert.not_before(), cert.not_after());
-    let in_window = matches!(from.compare(&now), Ok(std::cmp::Ordering::Less | std::cmp::Ordering::Equal))
-        && matches!(to.compare(&now), Ok(std::cmp::Ordering::Greater));
+    let in_window = matches!(
+        from.compare(&now),
+        Ok(std::cmp::Ordering::Less | std::cmp::Ordering::Equal)
+    ) && matches!(to.compare(&now), Ok(std::cmp::Ordering::Greater));
     let span_ok = from.diff(to).is_ok_and(|d| {
         let secs = i64::from(d.days) * 86_400 + i64::from(d.secs);
         secs <= i64::from(MAX_PINNED_VALIDITY_DAYS) * 86_400

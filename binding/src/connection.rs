@@ -126,7 +126,11 @@ impl Conn {
     /// RESET_STREAM (`write`) or STOP_SENDING with `code`. A stream already finished in that
     /// direction is left as it is.
     pub fn stream_shutdown(&mut self, id: u64, write: bool, code: u64) {
-        let dir = if write { quiche::Shutdown::Write } else { quiche::Shutdown::Read };
+        let dir = if write {
+            quiche::Shutdown::Write
+        } else {
+            quiche::Shutdown::Read
+        };
         if write {
             self.want_write.remove(&id);
         } else {
@@ -190,7 +194,9 @@ impl Conn {
             }
             waiting
         });
-        if self.want_streams && (self.q.peer_streams_left_bidi() > 0 || self.q.peer_streams_left_uni() > 0) {
+        if self.want_streams
+            && (self.q.peer_streams_left_bidi() > 0 || self.q.peer_streams_left_uni() > 0)
+        {
             self.want_streams = false;
             events.push_back((EV_STREAMS, h, 0));
         }

@@ -81,10 +81,14 @@ pub struct BindingEndpoint {
 }
 
 fn parse_addr(host: &str, port: u32) -> Result<SocketAddr> {
-    let ip: IpAddr = host
-        .parse()
-        .map_err(|_| js_error("ERR_INVALID_ARG_VALUE", format!("not an IP address: {host}")))?;
-    let port = u16::try_from(port).map_err(|_| js_error("ERR_OUT_OF_RANGE", format!("bad port {port}")))?;
+    let ip: IpAddr = host.parse().map_err(|_| {
+        js_error(
+            "ERR_INVALID_ARG_VALUE",
+            format!("not an IP address: {host}"),
+        )
+    })?;
+    let port = u16::try_from(port)
+        .map_err(|_| js_error("ERR_OUT_OF_RANGE", format!("bad port {port}")))?;
     Ok(SocketAddr::new(ip, port))
 }
 
@@ -95,7 +99,9 @@ fn random_cid() -> ConnectionId<'static> {
 }
 
 fn unix_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn code_of(code: &BigInt) -> Result<u64> {
@@ -113,7 +119,8 @@ impl BindingEndpoint {
     pub fn new(config: BindingConfig) -> Result<Self> {
         let built = build(&config)?;
         let mut secret = [0u8; 32];
-        boring::rand::rand_bytes(&mut secret).map_err(|e| js_error("ERR_QUIC_INTERNAL", e.to_string()))?;
+        boring::rand::rand_bytes(&mut secret)
+            .map_err(|e| js_error("ERR_QUIC_INTERNAL", e.to_string()))?;
         Ok(BindingEndpoint {
             config: built.quiche,
             is_server: config.is_server,
@@ -172,8 +179,14 @@ impl BindingEndpoint {
     pub fn connect(&mut self, server_name: Option<String>, host: String, port: u32) -> Result<u32> {
         let peer = parse_addr(&host, port)?;
         let scid = random_cid();
-        let q = quiche::connect(server_name.as_deref(), &scid, self.local, peer, &mut self.config)
-            .map_err(|e| from_quiche("connect", e))?;
+        let q = quiche::connect(
+            server_name.as_deref(),
+            &scid,
+            self.local,
+            peer,
+            &mut self.config,
+        )
+        .map_err(|e| from_quiche("connect", e))?;
         Ok(self.insert(Conn::new(q, peer, false), vec![scid]))
     }
 
@@ -190,6 +203,9 @@ impl BindingEndpoint {
         // SAFETY: JS is blocked in this synchronous call; nothing else touches the memory.
         let (data, out) = unsafe { (data.as_mut(), out.as_mut()) };
         let from = parse_addr(&host, port)?;
+        if let Some(n) = self.version_negotiation(data, out) {
+            return Ok(n as u32);
+        }
         let (dcid, header) = match quiche::Header::from_slice(data, CID_LEN) {
             Ok(hdr) => (hdr.dcid.clone().into_owned(), hdr_summary(&hdr)),
             Err(_) => return Ok(0),
@@ -206,7 +222,13 @@ impl BindingEndpoint {
         if let Some(conn) = self.slots[h as usize].as_mut() {
             // A packet that fails to decrypt or parse is dropped by quiche; one that breaks
             // the protocol closes this connection. Either way the endpoint goes on.
-            let _ = conn.q.recv(data, quiche::RecvInfo { from, to: self.local });
+            let _ = conn.q.recv(
+                data,
+                quiche::RecvInfo {
+                    from,
+                    to: self.local,
+                },
+            );
             self.touch(h);
         }
         Ok(0)
@@ -244,13 +266,17 @@ impl BindingEndpoint {
         let out = unsafe { out.as_mut() };
         let pending = std::mem::take(&mut self.check_queue);
         for h in pending {
-            let Some(conn) = self.slots[h as usize].as_mut() else { continue };
+            let Some(conn) = self.slots[h as usize].as_mut() else {
+                continue;
+            };
             conn.queued_check = false;
             conn.check(h, &mut self.events);
         }
         let mut n = 0;
         while n * 3 + 3 <= out.len() {
-            let Some((kind, h, id)) = self.events.pop_front() else { break };
+            let Some((kind, h, id)) = self.events.pop_front() else {
+                break;
+            };
             out[n * 3] = f64::from(kind);
             out[n * 3 + 1] = f64::from(h);
             out[n * 3 + 2] = id as f64;
@@ -301,7 +327,9 @@ impl BindingEndpoint {
     /// Frees a connection JS has finished with (after its CLOSED event, or to abandon it).
     #[napi]
     pub fn release(&mut self, h: u32) {
-        let Some(conn) = self.slots.get_mut(h as usize).and_then(Option::take) else { return };
+        let Some(conn) = self.slots.get_mut(h as usize).and_then(Option::take) else {
+            return;
+        };
         for cid in &conn.cids {
             if self.routes.get(cid) == Some(&h) {
                 self.routes.remove(cid);
@@ -347,12 +375,18 @@ impl BindingEndpoint {
     pub fn stream_open(&mut self, h: u32, id: i64) -> Result<bool> {
         let conn = self.conn(h)?;
         let bidi = id & 2 == 0;
-        let left = if bidi { conn.q.peer_streams_left_bidi() } else { conn.q.peer_streams_left_uni() };
+        let left = if bidi {
+            conn.q.peer_streams_left_bidi()
+        } else {
+            conn.q.peer_streams_left_uni()
+        };
         if left == 0 {
             conn.want_streams = true;
             return Ok(false);
         }
-        conn.q.stream_priority(id as u64, 127, true).map_err(|e| from_quiche("stream", e))?;
+        conn.q
+            .stream_priority(id as u64, 127, true)
+            .map_err(|e| from_quiche("stream", e))?;
         Ok(true)
     }
 
@@ -364,7 +398,13 @@ impl BindingEndpoint {
 
     /// Closes the connection with an application (`app`) or transport error code.
     #[napi]
-    pub fn close(&mut self, h: u32, app: bool, code: BigInt, reason: Uint8ArraySlice) -> Result<()> {
+    pub fn close(
+        &mut self,
+        h: u32,
+        app: bool,
+        code: BigInt,
+        reason: Uint8ArraySlice,
+    ) -> Result<()> {
         let code = code_of(&code)?;
         // Done: already closing. That is what the caller wants anyway.
         let _ = self.conn(h)?.q.close(app, code, &reason);
@@ -407,14 +447,16 @@ impl BindingEndpoint {
     #[napi]
     pub fn peer_address(&mut self, h: u32) -> Result<BindingAddress> {
         let peer = self.conn(h)?.peer;
-        Ok(BindingAddress { host: peer.ip().to_string(), port: u32::from(peer.port()) })
+        Ok(BindingAddress {
+            host: peer.ip().to_string(),
+            port: u32::from(peer.port()),
+        })
     }
 }
 
 /// What `recv` needs from a header once the datagram is handed to quiche.
 struct Summary {
     ty: quiche::Type,
-    version: u32,
     scid: ConnectionId<'static>,
     token: Vec<u8>,
 }
@@ -422,7 +464,6 @@ struct Summary {
 fn hdr_summary(hdr: &quiche::Header) -> Summary {
     Summary {
         ty: hdr.ty,
-        version: hdr.version,
         scid: hdr.scid.clone().into_owned(),
         token: hdr.token.clone().unwrap_or_default(),
     }
@@ -478,7 +519,9 @@ impl BindingEndpoint {
     }
 
     fn update_deadline(&mut self, h: u32) {
-        let Some(conn) = self.slots[h as usize].as_mut() else { return };
+        let Some(conn) = self.slots[h as usize].as_mut() else {
+            return;
+        };
         let next = conn.q.timeout_instant();
         if next != conn.deadline {
             if let Some(at) = conn.deadline {
@@ -492,22 +535,30 @@ impl BindingEndpoint {
     }
 
     /// A server's answer to a datagram for no known connection.
-    fn accept(&mut self, len: usize, dcid: &ConnectionId, hdr: Summary, from: SocketAddr, out: &mut [u8]) -> Accept {
-        if hdr.ty != quiche::Type::Initial || !self.accepting {
-            return Accept::Drop;
-        }
-        if !quiche::version_is_supported(hdr.version) {
-            return quiche::negotiate_version(&hdr.scid, dcid, out).map_or(Accept::Drop, Accept::Reply);
-        }
-        if len < MIN_INITIAL_LEN {
+    fn accept(
+        &mut self,
+        len: usize,
+        dcid: &ConnectionId,
+        hdr: Summary,
+        from: SocketAddr,
+        out: &mut [u8],
+    ) -> Accept {
+        if hdr.ty != quiche::Type::Initial || !self.accepting || len < MIN_INITIAL_LEN {
             return Accept::Drop;
         }
         let (scid, odcid) = if self.retry {
             if hdr.token.is_empty() {
                 let new_scid = random_cid();
                 let token = self.mint_token(from, &new_scid, dcid);
-                return quiche::retry(&hdr.scid, dcid, &new_scid, &token, hdr.version, out)
-                    .map_or(Accept::Drop, Accept::Reply);
+                return quiche::retry(
+                    &hdr.scid,
+                    dcid,
+                    &new_scid,
+                    &token,
+                    quiche::PROTOCOL_VERSION,
+                    out,
+                )
+                .map_or(Accept::Drop, Accept::Reply);
             }
             match self.validate_token(from, dcid, &hdr.token) {
                 Some(odcid) => (dcid.clone().into_owned(), Some(odcid)),
@@ -516,7 +567,8 @@ impl BindingEndpoint {
         } else {
             (random_cid(), None)
         };
-        let Ok(mut q) = quiche::accept(&scid, odcid.as_ref(), self.local, from, &mut self.config) else {
+        let Ok(mut q) = quiche::accept(&scid, odcid.as_ref(), self.local, from, &mut self.config)
+        else {
             return Accept::Drop;
         };
         let refuse = self.live >= self.max_connections;
@@ -532,7 +584,38 @@ impl BindingEndpoint {
         Accept::Conn(h)
     }
 
-    fn token_mac(&self, from: SocketAddr, retry_scid: &[u8], odcid: &[u8], expiry: u64) -> ring::hmac::Tag {
+    /// RFC 8999 §6 / RFC 9000 §6: a long-header packet of a version we do not speak gets a
+    /// Version Negotiation reply, read from the version-independent header alone, if its datagram
+    /// could have opened a connection (≥ 1200 bytes; smaller ones could be used to amplify).
+    fn version_negotiation(&self, data: &[u8], out: &mut [u8]) -> Option<usize> {
+        if !self.is_server || data.len() < MIN_INITIAL_LEN || data[0] & 0x80 == 0 {
+            return None;
+        }
+        let version = u32::from_be_bytes(data.get(1..5)?.try_into().ok()?);
+        // Version 0 is Version Negotiation itself, which is never answered.
+        if version == 0 || quiche::version_is_supported(version) {
+            return None;
+        }
+        let dcid_len = usize::from(*data.get(5)?);
+        let dcid = data.get(6..6 + dcid_len)?;
+        let scid_len = usize::from(*data.get(6 + dcid_len)?);
+        let scid = data.get(7 + dcid_len..7 + dcid_len + scid_len)?;
+        // The reply's DCID is the client's SCID and its SCID the client's DCID.
+        quiche::negotiate_version(
+            &ConnectionId::from_ref(scid),
+            &ConnectionId::from_ref(dcid),
+            out,
+        )
+        .ok()
+    }
+
+    fn token_mac(
+        &self,
+        from: SocketAddr,
+        retry_scid: &[u8],
+        odcid: &[u8],
+        expiry: u64,
+    ) -> ring::hmac::Tag {
         let mut ctx = ring::hmac::Context::with_key(&self.token_key);
         match from.ip() {
             IpAddr::V4(ip) => ctx.update(&ip.octets()),
@@ -557,7 +640,12 @@ impl BindingEndpoint {
         token
     }
 
-    fn validate_token(&self, from: SocketAddr, dcid: &[u8], token: &[u8]) -> Option<ConnectionId<'static>> {
+    fn validate_token(
+        &self,
+        from: SocketAddr,
+        dcid: &[u8],
+        token: &[u8],
+    ) -> Option<ConnectionId<'static>> {
         let expiry = u64::from_be_bytes(token.get(..8)?.try_into().ok()?);
         let odcid_len = usize::from(*token.get(8)?);
         let odcid = token.get(9..9 + odcid_len)?;
@@ -568,7 +656,11 @@ impl BindingEndpoint {
         let expected = self.token_mac(from, dcid, odcid, expiry);
         // Constant-time comparison: the tag is attacker-supplied.
         let same = tag.len() == expected.as_ref().len()
-            && tag.iter().zip(expected.as_ref()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+            && tag
+                .iter()
+                .zip(expected.as_ref())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0;
         if !same {
             return None;
         }

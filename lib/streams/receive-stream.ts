@@ -48,10 +48,12 @@ class ReceiveSource implements UnderlyingByteSource, StreamSide {
   }
 
   wake(): void {
-    if (this.#waiting && this.#read()) {
-      const { resolve } = this.#waiting;
+    const waiting = this.#waiting;
+    if (!waiting || !this.#read()) return;
+    // #read() may have failed the stream, which already settled the pull.
+    if (this.#waiting === waiting) {
       this.#waiting = undefined;
-      resolve();
+      waiting.resolve();
     }
   }
 
@@ -68,7 +70,9 @@ class ReceiveSource implements UnderlyingByteSource, StreamSide {
     if (this.#done) return true;
     const { endpoint, handle } = this.#host;
     const request = this.#controller.byobRequest;
-    const view = request?.view ? new Uint8Array(request.view.buffer, request.view.byteOffset, request.view.byteLength) : scratch;
+    const view = request?.view
+      ? new Uint8Array(request.view.buffer, request.view.byteOffset, request.view.byteLength)
+      : scratch;
     const r = endpoint.native.streamRecv(handle, this.#id, view);
     endpoint.flushSoon(); // Reading frees flow-control credit that the peer should hear of.
     if (r === StreamResult.Blocked) return false;
@@ -111,7 +115,10 @@ class ReceiveSource implements UnderlyingByteSource, StreamSide {
 }
 
 /** The readable for stream `id`, and the handle its session wakes it through. */
-export function createReceiveStream(host: StreamHost, id: number): { readable: ReadableStream<Uint8Array>; side: StreamSide } {
+export function createReceiveStream(
+  host: StreamHost,
+  id: number,
+): { readable: ReadableStream<Uint8Array>; side: StreamSide } {
   const source = new ReceiveSource(host, id);
   const readable = new ReadableStream(source) as ReadableStream<Uint8Array>;
   return { readable, side: source };

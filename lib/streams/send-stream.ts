@@ -39,7 +39,8 @@ class SendSink implements UnderlyingSink<ArrayBufferView>, StreamSide, FlushHook
     if (!ArrayBuffer.isView(chunk)) {
       throw new TypeError(`stream chunks must be Uint8Array (or another ArrayBufferView), got ${typeof chunk}`);
     }
-    const bytes = chunk instanceof Uint8Array ? chunk : new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    const bytes =
+      chunk instanceof Uint8Array ? chunk : new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     if (bytes.length === 0) return undefined;
     const last = bytes[bytes.length - 1];
     const body = bytes.subarray(0, bytes.length - 1);
@@ -47,7 +48,10 @@ class SendSink implements UnderlyingSink<ArrayBufferView>, StreamSide, FlushHook
       this.#held = last;
       this.#host.endpoint.beforeNextFlush(this);
     };
-    return then(then(this.#pushHeld(false), () => (body.length > 0 ? this.#push(body, false) : undefined)), hold);
+    return then(
+      then(this.#pushHeld(false), () => (body.length > 0 ? this.#push(body, false) : undefined)),
+      hold,
+    );
   }
 
   close(): Promise<void> | undefined {
@@ -100,7 +104,8 @@ class SendSink implements UnderlyingSink<ArrayBufferView>, StreamSide, FlushHook
     let offset = 0;
     const step = (): Promise<void> | undefined => {
       for (;;) {
-        if (this.#done) throw new QuicTransportError('the stream is closed', { source: 'stream', code: 'ERR_QUIC_STREAM_CLOSED' });
+        if (this.#done)
+          throw new QuicTransportError('the stream is closed', { source: 'stream', code: 'ERR_QUIC_STREAM_CLOSED' });
         const rest = offset === 0 ? bytes : bytes.subarray(offset);
         const r = endpoint.native.streamSend(handle, this.#id, rest, fin);
         endpoint.flushSoon();
@@ -115,7 +120,10 @@ class SendSink implements UnderlyingSink<ArrayBufferView>, StreamSide, FlushHook
         }
         if (r === StreamResult.Gone) {
           this.#finish();
-          throw new QuicTransportError('the stream can no longer be written', { source: 'stream', code: 'ERR_QUIC_STREAM_CLOSED' });
+          throw new QuicTransportError('the stream can no longer be written', {
+            source: 'stream',
+            code: 'ERR_QUIC_STREAM_CLOSED',
+          });
         }
         if (r > 0) offset += r;
         if (offset === bytes.length && r !== StreamResult.Blocked) {
@@ -144,7 +152,10 @@ function then(step: Promise<void> | undefined, fn: () => Promise<void> | undefin
 }
 
 /** The writable for stream `id`, and the handle its session wakes it through. */
-export function createSendStream(host: StreamHost, id: number): { writable: WritableStream<Uint8Array>; side: StreamSide } {
+export function createSendStream(
+  host: StreamHost,
+  id: number,
+): { writable: WritableStream<Uint8Array>; side: StreamSide } {
   const sink = new SendSink(host, id);
   // highWaterMark 1: one chunk queued while quiche works on the one before, as the spec's default.
   const writable = new WritableStream<ArrayBufferView>(sink) as WritableStream<Uint8Array>;

@@ -3,7 +3,10 @@ import { after, before, describe, test } from 'node:test';
 import type { QuicServer } from '../../lib/index.js';
 import { connect, connectPair, echo, readAll, startServer, within } from '../helpers/pair.js';
 
-async function roundTrip(stream: { readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> }, text: string) {
+async function roundTrip(
+  stream: { readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> },
+  text: string,
+) {
   const writer = stream.writable.getWriter();
   await writer.write(new TextEncoder().encode(text));
   await writer.close();
@@ -25,7 +28,9 @@ describe('concurrency', () => {
     const results = await within(
       30_000,
       Promise.all(
-        Array.from({ length: n }, async (_, i) => roundTrip(await client.createBidirectionalStream(), `stream ${i} `.repeat(50))),
+        Array.from({ length: n }, async (_, i) =>
+          roundTrip(await client.createBidirectionalStream(), `stream ${i} `.repeat(50)),
+        ),
       ),
       'all streams',
     );
@@ -38,7 +43,11 @@ describe('concurrency', () => {
     try {
       const { client, session } = await connectPair(wide);
       echo(session);
-      const streams = await within(5000, Promise.all(Array.from({ length: 500 }, () => client.createBidirectionalStream())), 'open');
+      const streams = await within(
+        5000,
+        Promise.all(Array.from({ length: 500 }, () => client.createBidirectionalStream())),
+        'open',
+      );
       const results = await within(30_000, Promise.all(streams.map((s, i) => roundTrip(s, `#${i}`))), 'echo');
       results.forEach((text, i) => assert.equal(text, `#${i}`));
       client.close();

@@ -38,7 +38,10 @@ describe('file transfer with pipeTo', () => {
     await within(60_000, Readable.toWeb(createReadStream(source)).pipeTo(writable), 'sending');
     await within(60_000, received, 'receiving');
 
-    const hash = async (path: string) => createHash('sha256').update(await readFile(path)).digest('hex');
+    const hash = async (path: string) =>
+      createHash('sha256')
+        .update(await readFile(path))
+        .digest('hex');
     assert.equal(await hash(target), await hash(source));
     client.close();
   });

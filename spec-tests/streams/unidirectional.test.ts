@@ -68,7 +68,10 @@ describe('unidirectional and server-initiated streams', () => {
     for (const text of texts) {
       const parts = text.split(';').filter(Boolean);
       const who = parts[0].split(':')[0];
-      assert.deepEqual(parts, Array.from({ length: 50 }, (_, r) => `${who}:${r}`));
+      assert.deepEqual(
+        parts,
+        Array.from({ length: 50 }, (_, r) => `${who}:${r}`),
+      );
     }
     client.close();
   });

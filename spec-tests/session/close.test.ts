@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { QuicTransportError, type QuicServer } from '../../lib/index.js';
+import { connectPair, startServer, within } from '../helpers/pair.js';
+
+describe('session close', () => {
+  let server: QuicServer;
+  before(async () => {
+    server = await startServer();
+  });
+  after(() => server.close());
+
+  test('the close code and reason reach the server', async () => {
+    const { client, session } = await connectPair(server);
+    client.close({ closeCode: 4242, reason: 'done here' });
+    assert.deepEqual(await client.closed, { closeCode: 4242, reason: 'done here' });
+    assert.deepEqual(await within(5000, session.closed, 'server closed'), { closeCode: 4242, reason: 'done here' });
+    await within(5000, session.draining, 'draining');
+  });
+
+  test('the close code and reason reach the client', async () => {
+    const { client, session } = await connectPair(server);
+    session.close({ closeCode: 3, reason: 'bye' });
+    assert.deepEqual(await within(5000, client.closed, 'client closed'), { closeCode: 3, reason: 'bye' });
+  });
+
+  test('closing errors every open stream of both sides', async () => {
+    const { client, session } = await connectPair(server);
+    const { readable, writable } = await client.createBidirectionalStream();
+    const writer = writable.getWriter();
+    await writer.write(new Uint8Array([1]));
+    const reader = readable.getReader();
+    const pending = reader.read().catch((e: unknown) => e);
+    const serverSide = session.incomingBidirectionalStreams.getReader();
+    const { value } = await within(5000, serverSide.read(), 'incoming');
+    const serverRead = value!.readable.getReader();
+    await serverRead.read();
+    const serverPending = serverRead.read().catch((e: unknown) => e);
+
+    client.close({ closeCode: 1, reason: 'x' });
+    const local = await pending;
+    assert.ok(local instanceof QuicTransportError);
+    assert.equal(local.code, 'ERR_QUIC_SESSION_CLOSED');
+    await assert.rejects(writer.write(new Uint8Array([2])), (e: unknown) => e instanceof QuicTransportError);
+    const remote = await within(5000, serverPending, 'server stream error');
+    assert.ok(remote instanceof QuicTransportError);
+    assert.equal(remote.closeCode, 1);
+    await assert.rejects(client.createBidirectionalStream(), { code: 'ERR_QUIC_SESSION_CLOSED' });
+  });
+
+  test('incoming stream readables end cleanly on a clean close', async () => {
+    const { client, session } = await connectPair(server);
+    const reader = session.incomingBidirectionalStreams.getReader();
+    client.close();
+    const { done } = await within(5000, reader.read(), 'incoming end');
+    assert.equal(done, true);
+  });
+
+  test('an idle session times out with ERR_QUIC_IDLE_TIMEOUT', async () => {
+    const quiet = await startServer({ maxIdleTimeout: 300 });
+    try {
+      const { client } = await connectPair(quiet, { maxIdleTimeout: 300 });
+      const error = await within(
+        5000,
+        client.closed.then(
+          () => null,
+          (e: unknown) => e,
+        ),
+        'idle timeout',
+      );
+      assert.ok(error instanceof QuicTransportError);
+      assert.equal(error.code, 'ERR_QUIC_IDLE_TIMEOUT');
+    } finally {
+      await quiet.close();
+    }
+  });
+
+  test('close() before ready rejects ready and closed', async () => {
+    const { connect } = await import('../helpers/pair.js');
+    const client = connect(server);
+    client.close();
+    await assert.rejects(client.ready, { code: 'ERR_QUIC_SESSION_CLOSED' });
+    await assert.rejects(client.closed, { code: 'ERR_QUIC_SESSION_CLOSED' });
+  });
+});
