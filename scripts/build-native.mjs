@@ -65,6 +65,17 @@ function ensureSystemPackages() {
   process.exit(1);
 }
 
+/** A fresh checkout has no node_modules: install them (the lockfile's exact versions). */
+function ensureNodeModules() {
+  if (existsSync(join(root, 'node_modules', '.bin', 'napi')) && existsSync(join(root, 'node_modules', '.bin', 'tsx')))
+    return;
+  console.error('quichex: installing npm dependencies');
+  const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+  const result = spawnSync(npm, ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
+  if (result.status !== 0) process.exit(result.status ?? 1);
+}
+
+ensureNodeModules();
 const built = readdirSync(binding).some((f) => f.endsWith('.node'));
 const hash = sourceHash();
 if (built && existsSync(stamp) && readFileSync(stamp, 'utf8') === hash) process.exit(0);
