@@ -129,6 +129,8 @@ export class QuicTransport {
   #remote: QuicAddress | undefined;
   #handshakeTimer: NodeJS.Timeout | undefined;
   #server: ServerSideInit | undefined;
+  /** Why the session ended: what later calls on it throw. */
+  #ended: QuicTransportError | undefined;
   #resolveReady!: () => void;
   #rejectReady!: (e: unknown) => void;
   #resolveClosed!: (info: QuicCloseInfo) => void;
@@ -262,7 +264,13 @@ export class QuicTransport {
       this.#endpoint = endpoint;
       this.#remote = { address: ip, port: target.port, family: v6 ? 'IPv6' : 'IPv4' };
       endpoint.attach(this.#handle, owner);
-      endpoint.onError = (e) => this.#fail(e);
+      endpoint.onError = (e) => {
+        const refused = e.code === 'ERR_QUIC_CONNECTION_REFUSED';
+        const where = `${target.host}:${target.port}`;
+        this.#fail(
+          refused ? new QuicTransportError(`no QUIC server is listening at ${where}`, { code: e.code, cause: e }) : e,
+        );
+      };
       // A client endpoint serves this one connection: its socket closes when the connection ends.
       endpoint.closeWhenIdle();
       endpoint.flushSoon();
@@ -300,9 +308,8 @@ export class QuicTransport {
   }
 
   #assertOpen(): void {
-    if (this.#state !== 'connected') {
-      throw new QuicTransportError('the session is closed', { code: 'ERR_QUIC_SESSION_CLOSED' });
-    }
+    if (this.#state === 'connected') return;
+    throw this.#ended ?? new QuicTransportError('the session is closed', { code: 'ERR_QUIC_SESSION_CLOSED' });
   }
 
   #addStream(
@@ -435,6 +442,7 @@ export class QuicTransport {
   }
 
   #cleanup(error: QuicTransportError, clean: boolean): void {
+    this.#ended = error;
     clearTimeout(this.#handshakeTimer);
     this.#resolveDraining();
     for (const entry of [...this.#streams.values()]) {

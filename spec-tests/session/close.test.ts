@@ -24,6 +24,19 @@ describe('session close', () => {
     assert.deepEqual(await within(5000, client.closed, 'client closed'), { closeCode: 3, reason: 'bye' });
   });
 
+  test('opening a stream after the peer closed says how the session ended', async () => {
+    const { client, session } = await connectPair(server);
+    session.close({ closeCode: 9, reason: 'gone' });
+    await within(5000, client.closed, 'client closed');
+    await assert.rejects(client.createBidirectionalStream(), (e: unknown) => {
+      assert.ok(e instanceof QuicTransportError);
+      assert.equal(e.code, 'ERR_QUIC_SESSION_CLOSED');
+      assert.equal(e.closeCode, 9);
+      assert.equal(e.reason, 'gone');
+      return true;
+    });
+  });
+
   test('closing errors every open stream of both sides', async () => {
     const { client, session } = await connectPair(server);
     const { readable, writable } = await client.createBidirectionalStream();
