@@ -61,6 +61,7 @@ export class Endpoint {
   readonly #slotSize: number;
   readonly #hooks = new Set<FlushHook>();
   #immediate: NodeJS.Immediate | undefined;
+  #drainDeferred = false;
   #timer: NodeJS.Timeout | undefined;
   #timerAt = 0;
   #closing = false;
@@ -183,12 +184,21 @@ export class Endpoint {
 
   #flush = (): void => {
     if (this.#socketClosed) return;
-    for (const hook of this.#hooks) hook.beforeFlush();
-    this.#hooks.clear();
+    const events = this.#pollEvents();
+    if (events > 0 && !this.#drainDeferred) {
+      // What user code does about these events (read, then write a reply) runs after this
+      // callback. Draining one turn later lets the ACK ride in the reply's packet instead of a
+      // packet of its own. Only once in a row, so that a steady inflow cannot starve the drain.
+      this.#drainDeferred = true;
+      this.flushSoon();
+      return;
+    }
+    this.#drainDeferred = false;
     for (;;) {
-      const events = this.#pollEvents();
+      for (const hook of this.#hooks) hook.beforeFlush();
+      this.#hooks.clear();
       const packets = this.#drain();
-      if (events === 0 && packets === 0) break;
+      if (packets === 0 && this.#pollEvents() === 0) break;
     }
     this.#armTimer();
     this.#closeIfIdle();

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
 import { after, before, describe, test } from 'node:test';
 import type { QuicServer } from '../../lib/index.js';
 import { connectPair, echo, readAll, startServer, within } from '../helpers/pair.js';
@@ -24,6 +25,34 @@ describe('bidirectional echo', () => {
     assert.equal(back.toString(), 'hello quic');
     client.close();
     await client.closed;
+  });
+
+  test('a request/response round trip takes two datagrams: ACKs ride with the reply', async () => {
+    const { client, session } = await connectPair(server);
+    echo(session);
+    const { readable, writable } = await client.createBidirectionalStream();
+    const writer = writable.getWriter();
+    const reader = readable.getReader();
+    const message = new Uint8Array(100);
+    const roundTrip = async () => {
+      await writer.write(message);
+      for (let got = 0; got < message.length;) got += (await reader.read()).value!.byteLength;
+    };
+    for (let i = 0; i < 20; i++) await roundTrip(); // past the handshake and the first ACKs
+    const send = dgram.Socket.prototype.send;
+    let datagrams = 0;
+    dgram.Socket.prototype.send = function (this: dgram.Socket, ...args: unknown[]) {
+      datagrams++;
+      return (send as (...a: unknown[]) => void).apply(this, args);
+    } as typeof send;
+    try {
+      for (let i = 0; i < 200; i++) await within(5000, roundTrip(), 'round trip');
+    } finally {
+      dgram.Socket.prototype.send = send;
+    }
+    // Two is the floor (request, reply); a lone ACK now and then (delayed-ACK timer) is fine.
+    assert.ok(datagrams / 200 <= 2.5, `${datagrams / 200} datagrams per round trip`);
+    client.close();
   });
 
   test('a BYOB reader gets the bytes in its own buffer', async () => {
