@@ -165,14 +165,34 @@ export class Endpoint {
 
   #onImmediate = (): void => {
     this.#immediate = undefined;
-    this.#flush();
+    this.#guarded(this.#flush);
   };
 
   #onTimer = (): void => {
     this.#timer = undefined;
-    this.native.onTimeout();
-    this.#flush();
+    this.#guarded(() => {
+      this.native.onTimeout();
+      this.#flush();
+    });
   };
+
+  /**
+   * Runs a turn of the pump. A throw here would be uncaught and end the process; the native
+   * side turns its own panics into exceptions, so what reaches this is a bug: report it and
+   * keep the endpoint going (the next datagram or timer drives it again).
+   */
+  #guarded(turn: () => void): void {
+    try {
+      turn();
+    } catch (error) {
+      process.emitWarning(error as Error, { code: 'QUICHEX_INTERNAL' });
+      try {
+        this.#armTimer();
+      } catch {
+        // The native endpoint is past saving; its connections will time out on their peers.
+      }
+    }
+  }
 
   #onSocketError = (err: Error): void => {
     const e = new QuicTransportError(`UDP socket error: ${err.message}`, {

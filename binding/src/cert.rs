@@ -24,7 +24,7 @@ pub struct BindingCertificate {
 
 /// An ECDSA P-256 self-signed certificate for `names` (DNS names or IP literals), valid from a
 /// minute ago for `days` days (at most 14, as `serverCertificateHashes` requires).
-#[napi]
+#[napi(catch_unwind)]
 pub fn generate_certificate(names: Vec<String>, days: u32) -> Result<BindingCertificate> {
     if days == 0 || days > MAX_PINNED_VALIDITY_DAYS {
         return Err(js_error(

@@ -115,7 +115,7 @@ fn code_of(code: &BigInt) -> Result<u64> {
 #[napi]
 impl BindingEndpoint {
     /// Builds the endpoint's TLS and transport configuration.
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     pub fn new(config: BindingConfig) -> Result<Self> {
         let built = build(&config)?;
         let mut secret = [0u8; 32];
@@ -144,7 +144,7 @@ impl BindingEndpoint {
     }
 
     /// Where the socket is bound; quiche needs it for paths.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn set_local_address(&mut self, host: String, port: u32) -> Result<()> {
         self.local = parse_addr(&host, port)?;
         Ok(())
@@ -169,13 +169,13 @@ impl BindingEndpoint {
     }
 
     /// A server stops creating connections for new Initials.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn stop_accepting(&mut self) {
         self.accepting = false;
     }
 
     /// Starts a client connection to `host:port`; returns its handle.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn connect(&mut self, server_name: Option<String>, host: String, port: u32) -> Result<u32> {
         let peer = parse_addr(&host, port)?;
         let scid = random_cid();
@@ -192,7 +192,7 @@ impl BindingEndpoint {
 
     /// Takes in one datagram. Returns the length of a stateless reply (version negotiation or
     /// Retry) written to `out`, to be sent back to the sender; 0 otherwise. Garbage is dropped.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn recv(
         &mut self,
         mut data: Uint8ArraySlice,
@@ -235,7 +235,7 @@ impl BindingEndpoint {
     }
 
     /// Runs the timers that have expired.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn on_timeout(&mut self) {
         let now = Instant::now();
         while let Some(&(at, h)) = self.deadlines.first() {
@@ -252,7 +252,7 @@ impl BindingEndpoint {
     }
 
     /// Milliseconds until the next timer, or -1 when there is none.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn timeout(&self) -> f64 {
         self.deadlines.first().map_or(-1.0, |&(at, _)| {
             at.saturating_duration_since(Instant::now()).as_secs_f64() * 1000.0
@@ -260,7 +260,7 @@ impl BindingEndpoint {
     }
 
     /// Fills `out` with `[kind, handle, streamId]` triples; returns how many events it wrote.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn poll_events(&mut self, mut out: Float64ArraySlice) -> u32 {
         // SAFETY: as in `recv`.
         let out = unsafe { out.as_mut() };
@@ -288,7 +288,7 @@ impl BindingEndpoint {
     /// Writes packets back to back into `out`; for packet i, `meta[2i]` is its length and
     /// `meta[2i+1]` the connection handle (bit 31 set when the peer address changed: ask
     /// `peerAddress`). Returns how many packets it wrote.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn send(&mut self, mut out: Uint8ArraySlice, mut meta: Uint32ArraySlice) -> u32 {
         // SAFETY: as in `recv`.
         let (out, meta) = unsafe { (out.as_mut(), meta.as_mut()) };
@@ -325,7 +325,7 @@ impl BindingEndpoint {
     }
 
     /// Frees a connection JS has finished with (after its CLOSED event, or to abandon it).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn release(&mut self, h: u32) {
         let Some(conn) = self.slots.get_mut(h as usize).and_then(Option::take) else {
             return;
@@ -343,7 +343,7 @@ impl BindingEndpoint {
     }
 
     /// See `Conn::stream_recv`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn stream_recv(&mut self, h: u32, id: i64, mut buf: Uint8ArraySlice) -> Result<f64> {
         // SAFETY: as in `recv`.
         let buf = unsafe { buf.as_mut() };
@@ -353,7 +353,7 @@ impl BindingEndpoint {
     }
 
     /// See `Conn::stream_send`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn stream_send(&mut self, h: u32, id: i64, buf: Uint8ArraySlice, fin: bool) -> Result<f64> {
         let r = self.conn(h)?.stream_send(id as u64, &buf, fin);
         self.touch(h);
@@ -361,7 +361,7 @@ impl BindingEndpoint {
     }
 
     /// RESET_STREAM (`write`) or STOP_SENDING.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn stream_shutdown(&mut self, h: u32, id: i64, write: bool, code: BigInt) -> Result<()> {
         let code = code_of(&code)?;
         self.conn(h)?.stream_shutdown(id as u64, write, code);
@@ -371,7 +371,7 @@ impl BindingEndpoint {
 
     /// Opens a local stream so that it counts against the peer's limit. Returns false when the
     /// limit is reached; a STREAMS event follows when the peer grants more.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn stream_open(&mut self, h: u32, id: i64) -> Result<bool> {
         let conn = self.conn(h)?;
         let bidi = id & 2 == 0;
@@ -391,13 +391,13 @@ impl BindingEndpoint {
     }
 
     /// The code of the last reset or stop a stream call reported (-2).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn last_code(&mut self, h: u32) -> Result<u64> {
         Ok(self.conn(h)?.last_code)
     }
 
     /// Closes the connection with an application (`app`) or transport error code.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn close(
         &mut self,
         h: u32,
@@ -413,7 +413,7 @@ impl BindingEndpoint {
     }
 
     /// What the handshake negotiated.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn info(&mut self, h: u32) -> Result<BindingConnInfo> {
         let q = &self.conn(h)?.q;
         Ok(BindingConnInfo {
@@ -425,7 +425,7 @@ impl BindingEndpoint {
     }
 
     /// Why the connection is closing or closed.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn close_info(&mut self, h: u32) -> Result<BindingCloseInfo> {
         let q = &self.conn(h)?.q;
         let (source, err) = match (q.peer_error(), q.local_error()) {
@@ -444,7 +444,7 @@ impl BindingEndpoint {
     }
 
     /// The connection's current peer address.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn peer_address(&mut self, h: u32) -> Result<BindingAddress> {
         let peer = self.conn(h)?.peer;
         Ok(BindingAddress {
