@@ -31,7 +31,10 @@ export async function connectPair(
   options: QuicTransportOptions = {},
 ): Promise<{ client: QuicTransport; session: QuicTransport }> {
   const client = connect(server, options);
-  const [session] = await Promise.all([server.accept(), client.ready]);
+  const [session] = await Promise.all([
+    within(10_000, server.accept(), 'accept'),
+    within(10_000, client.ready, 'ready'),
+  ]);
   if (!session) throw new Error('server closed before accepting');
   return { client, session };
 }
