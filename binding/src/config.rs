@@ -1,6 +1,6 @@
 //! Endpoint configuration: transport parameters and TLS, from options JS has validated.
 
-use boring::ssl::{SslContextBuilder, SslMethod, SslVerifyError, SslVerifyMode};
+use boring::ssl::{AlpnError, SslContextBuilder, SslMethod, SslVerifyError, SslVerifyMode};
 use boring::x509::X509;
 use boring::{asn1::Asn1Time, pkey::PKey, ssl::SslAlert};
 use napi::bindgen_prelude::Buffer;
@@ -81,11 +81,16 @@ pub fn build(c: &BindingConfig) -> Result<Built> {
         client_verification(&mut tls, c)?;
         (None, None)
     };
+    if c.is_server {
+        select_protocol_by_server_preference(&mut tls, &c.protocols);
+    }
     let mut q = quiche::Config::with_boring_ssl_ctx_builder(quiche::PROTOCOL_VERSION, tls)
         .map_err(|e| from_quiche("config", e))?;
-    let protos: Vec<&[u8]> = c.protocols.iter().map(|p| p.as_bytes()).collect();
-    q.set_application_protos(&protos)
-        .map_err(|e| from_quiche("protocols", e))?;
+    if !c.is_server {
+        let protos: Vec<&[u8]> = c.protocols.iter().map(|p| p.as_bytes()).collect();
+        q.set_application_protos(&protos)
+            .map_err(|e| from_quiche("protocols", e))?;
+    }
     q.set_max_idle_timeout(c.max_idle_timeout as u64);
     // quiche defaults every initial_max_* to zero: each one is set.
     q.set_initial_max_data(c.initial_max_data as u64);
@@ -108,6 +113,28 @@ pub fn build(c: &BindingConfig) -> Result<Built> {
         cert_hash,
         cert_pem,
     })
+}
+
+/// RFC 7301 §3.2: the server SHOULD pick its most preferred protocol that the client offers.
+/// (quiche's own callback, installed by `set_application_protos`, follows the client's order.)
+/// No match fails the handshake with the `no_application_protocol` alert.
+fn select_protocol_by_server_preference(tls: &mut SslContextBuilder, protocols: &[String]) {
+    let ours: Vec<Vec<u8>> = protocols.iter().map(|p| p.as_bytes().to_vec()).collect();
+    tls.set_alpn_select_callback(move |_, offered| {
+        let mut theirs = Vec::new();
+        let mut rest = offered;
+        while let Some((&len, tail)) = rest.split_first() {
+            let len = usize::from(len);
+            if len == 0 || tail.len() < len {
+                return Err(AlpnError::ALERT_FATAL);
+            }
+            theirs.push(&tail[..len]);
+            rest = &tail[len..];
+        }
+        ours.iter()
+            .find_map(|p| theirs.iter().find(|t| **t == p.as_slice()).copied())
+            .ok_or(AlpnError::ALERT_FATAL)
+    });
 }
 
 /// Loads (or generates) the server's certificate and key into `tls`.

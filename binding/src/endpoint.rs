@@ -229,6 +229,11 @@ impl BindingEndpoint {
                     to: self.local,
                 },
             );
+            if conn.hidden {
+                // Refused (maxConnections): closed only once quiche has the client's Initial
+                // keys, so that the client gets CONNECTION_CLOSE instead of silence.
+                let _ = conn.q.close(false, CONNECTION_REFUSED, b"server busy");
+            }
             self.touch(h);
         }
         Ok(0)
@@ -567,14 +572,11 @@ impl BindingEndpoint {
         } else {
             (random_cid(), None)
         };
-        let Ok(mut q) = quiche::accept(&scid, odcid.as_ref(), self.local, from, &mut self.config)
+        let Ok(q) = quiche::accept(&scid, odcid.as_ref(), self.local, from, &mut self.config)
         else {
             return Accept::Drop;
         };
         let refuse = self.live >= self.max_connections;
-        if refuse {
-            let _ = q.close(false, CONNECTION_REFUSED, b"server busy");
-        }
         let mut conn = Conn::new(q, from, true);
         conn.hidden = refuse;
         let h = self.insert(conn, vec![scid, dcid.clone().into_owned()]);
