@@ -29,6 +29,8 @@ export interface FlushHook {
 
 const EVENT_BATCH = 256;
 const PACKET_BATCH = 64;
+/** Packets sent in one turn of the event loop before the pump yields (about 5.5 MB). */
+const MAX_PACKETS_PER_TURN = 4096;
 const PEER_CHANGED = 0x8000_0000;
 const HANDLE_MASK = 0x7fff_ffff;
 /** INTERNAL_ERROR (RFC 9000 §20.1). */
@@ -38,7 +40,7 @@ const INTERNAL_ERROR = 0x1n;
 interface SendSlot {
   buf: Buffer;
   pending: number;
-  done: () => void;
+  done: (error: Error | null) => void;
 }
 
 /** Where a connection's packets go. */
@@ -62,6 +64,8 @@ export class Endpoint {
   readonly #hooks = new Set<FlushHook>();
   #immediate: NodeJS.Immediate | undefined;
   #drainDeferred = false;
+  /** The last poll saw a connection-level event (new, established, draining, closed). */
+  #connectionEvents = false;
   #timer: NodeJS.Timeout | undefined;
   #timerAt = 0;
   #closing = false;
@@ -204,20 +208,32 @@ export class Endpoint {
 
   #flush = (): void => {
     if (this.#socketClosed) return;
+    this.#connectionEvents = false;
     const events = this.#pollEvents();
-    if (events > 0 && !this.#drainDeferred) {
-      // What user code does about these events (read, then write a reply) runs after this
+    if (events > 0 && !this.#connectionEvents && !this.#drainDeferred) {
+      // What user code does about stream events (read, then write a reply) runs after this
       // callback. Draining one turn later lets the ACK ride in the reply's packet instead of a
-      // packet of its own. Only once in a row, so that a steady inflow cannot starve the drain.
+      // packet of its own. Only once in a row, so that a steady inflow cannot starve the drain,
+      // and never after a connection event: the handshake's last flight must leave before user
+      // code reacts to `ready` (quiche 0.30 cannot send a close from a connection whose client
+      // Finished is still queued, and then spins on ACK-only packets).
       this.#drainDeferred = true;
       this.flushSoon();
       return;
     }
     this.#drainDeferred = false;
+    let budget = MAX_PACKETS_PER_TURN;
     for (;;) {
       for (const hook of this.#hooks) hook.beforeFlush();
       this.#hooks.clear();
-      const packets = this.#drain();
+      const packets = this.#drain(budget);
+      budget -= packets;
+      if (budget <= 0) {
+        // Let the event loop breathe (take in ACKs, run timers); the next turn goes on. This also
+        // bounds a connection that quiche keeps handing packets for without end.
+        this.flushSoon();
+        break;
+      }
       if (packets === 0 && this.#pollEvents() === 0) break;
     }
     this.#armTimer();
@@ -247,6 +263,7 @@ export class Endpoint {
   }
 
   #deliver(kind: number, handle: number, streamId: number): void {
+    if (kind !== Ev.Readable && kind !== Ev.Writable && kind !== Ev.Streams) this.#connectionEvents = true;
     if (kind === Ev.New) {
       const owner = this.onAccept?.(handle);
       if (owner) this.#owners.set(handle, owner);
@@ -260,7 +277,8 @@ export class Endpoint {
     }
   }
 
-  #drain(): number {
+  /** Sends what the native endpoint has, up to about `budget` packets. */
+  #drain(budget: number): number {
     let total = 0;
     for (;;) {
       const slot = this.#slot();
@@ -279,7 +297,7 @@ export class Endpoint {
       total += n;
       // The buffer holds PACKET_BATCH full-size packets, so `send` stops early only when the
       // meta array is full: fewer packets means nothing is left.
-      if (n < PACKET_BATCH) return total;
+      if (n < PACKET_BATCH || total >= budget) return total;
     }
   }
 
@@ -289,8 +307,10 @@ export class Endpoint {
     const slot: SendSlot = {
       buf: Buffer.allocUnsafeSlow(this.#slotSize),
       pending: 0,
-      done: () => {
+      done: (error) => {
         if (--slot.pending === 0) this.#free.push(slot);
+        // A connected socket learns of ICMP port unreachable on a later send, too.
+        if ((error as NodeJS.ErrnoException | null)?.code === 'ECONNREFUSED') this.#onSocketError(error as Error);
       },
     };
     return slot;
@@ -305,7 +325,7 @@ export class Endpoint {
     return peer;
   }
 
-  #transmit(buf: Buffer, off: number, len: number, peer: Peer | undefined, done?: () => void): void {
+  #transmit(buf: Buffer, off: number, len: number, peer: Peer | undefined, done?: (error: Error | null) => void): void {
     if (this.#socketClosed) return; // Only a stateless reply can get here after close.
     // Datagrams are best effort: a failed send is a lost packet, which QUIC recovers from.
     const cb = done ?? noop;

@@ -247,7 +247,7 @@ export function serverOptions(options: unknown): Resolved & { host: string; port
   const o = options ?? {};
   const r = transport(o, 'server');
   const b = r.binding;
-  const host = o.host ?? '0.0.0.0';
+  const host = o.host === undefined ? '0.0.0.0' : o.host;
   if (typeof host !== 'string' || isIP(host) === 0) {
     throw new TypeError(`options.host must be an IPv4 or IPv6 address, got ${describe(host)}`);
   }

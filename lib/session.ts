@@ -75,6 +75,10 @@ function parseUrl(url: unknown): { host: string; port: number } {
   if (u.username || u.password) throw new TypeError('url must not contain credentials');
   // URL.hash is '' for an empty fragment ("quic://h:1#"), which is a fragment all the same.
   if (u.href.includes('#')) throw new TypeError('url must not contain a fragment');
+  // A raw QUIC connection has no path or query to send them in; reject rather than drop them.
+  if ((u.pathname !== '' && u.pathname !== '/') || u.href.includes('?')) {
+    throw new TypeError(`url must not contain a path or query: ${String(url)}`);
+  }
   const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
   if (!host) throw new TypeError(`url has no host: ${String(url)}`);
   const port = u.port === '' ? 443 : Number(u.port);

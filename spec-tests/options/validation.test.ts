@@ -187,7 +187,7 @@ describe('client options', () => {
 
 describe('server options', () => {
   test('host: an IPv4 or IPv6 address', () => {
-    for (const bad of [5, true, {}]) assertThrowsNaming(server({ host: bad }), TypeError, named('host'));
+    for (const bad of [5, true, {}, null]) assertThrowsNaming(server({ host: bad }), TypeError, named('host'));
     for (const bad of ['localhost', '', '127.0.0.256', '[::1]'])
       assertThrowsNaming(server({ host: bad }), TypeError, named('host'));
   });
@@ -291,6 +291,15 @@ describe('new QuicTransport(url): the URL', () => {
     } finally {
       t?.close();
     }
+  });
+
+  test('a path or a query is refused: raw QUIC has nowhere to send them', () => {
+    for (const bad of ['quic://127.0.0.1:4433/some/path', 'quic://127.0.0.1:4433?x=1', 'quic://127.0.0.1:4433/?']) {
+      assert.throws(() => new QuicTransport(bad), /path or query/, `for ${bad}`);
+    }
+    // A bare trailing slash is how URL serializes no path at all.
+    const t = new QuicTransport('quic://127.0.0.1:4433/', { handshakeTimeout: 100 });
+    t.close();
   });
 
   test('URL errors come before option errors and open nothing', () => {

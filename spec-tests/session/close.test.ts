@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { QuicTransportError, type QuicServer } from '../../lib/index.js';
-import { connectPair, startServer, within } from '../helpers/pair.js';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { connect, connectPair, startServer, within } from '../helpers/pair.js';
 
 describe('session close', () => {
   let server: QuicServer;
@@ -35,6 +36,19 @@ describe('session close', () => {
       assert.equal(e.reason, 'gone');
       return true;
     });
+  });
+
+  test('a close right after ready reaches the server every time (regression: a spinning pump)', async () => {
+    for (let i = 0; i < 30; i++) {
+      const accepted = server.accept();
+      const client = connect(server);
+      await within(5000, client.ready, 'ready');
+      if (i % 2 === 1) await nextTurn();
+      client.close({ closeCode: 5, reason: 'bye' });
+      const session = await within(5000, accepted, 'accept');
+      assert.ok(session);
+      assert.deepEqual(await within(5000, session.closed, 'server side closed'), { closeCode: 5, reason: 'bye' });
+    }
   });
 
   test('closing errors every open stream of both sides', async () => {
@@ -89,7 +103,6 @@ describe('session close', () => {
   });
 
   test('close() before ready rejects ready and closed', async () => {
-    const { connect } = await import('../helpers/pair.js');
     const client = connect(server);
     client.close();
     await assert.rejects(client.ready, { code: 'ERR_QUIC_SESSION_CLOSED' });
