@@ -15,7 +15,7 @@ import {
   type QuicErrorCode,
   type QuicTransportOptions,
 } from '../../lib/index.js';
-import { PROTOCOL, connect, connectPair, echo, readAll, startServer, urlOf, within } from '../helpers/pair.js';
+import { PROTOCOL, connect, connectPair, echo, echoText, startServer, urlOf, within } from '../helpers/pair.js';
 
 /** Long enough that a failure settling before it cannot be the timer's doing. */
 const HANDSHAKE_TIMEOUT = 5000;
@@ -36,11 +36,7 @@ async function assertFails(client: QuicTransport, code: QuicErrorCode, limitMs: 
 
 /** One echo round trip over a new bidirectional stream. */
 async function roundTrip(client: QuicTransport, text: string): Promise<void> {
-  const { readable, writable } = await client.createBidirectionalStream();
-  const writer = writable.getWriter();
-  await writer.write(new TextEncoder().encode(text));
-  await writer.close();
-  assert.equal((await within(5000, readAll(readable), 'echo')).toString(), text);
+  assert.equal(await echoText(client, text), text);
 }
 
 /** Connects with `options`, echoes once, closes, and checks the clean close. */

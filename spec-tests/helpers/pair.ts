@@ -67,3 +67,29 @@ export function echo(session: QuicTransport): void {
     }
   })().catch(() => {});
 }
+
+/** Writes `text` to a stream and closes it (FIN). */
+export async function writeText(writable: WritableStream<Uint8Array>, text: string): Promise<void> {
+  const writer = writable.getWriter();
+  await writer.write(new TextEncoder().encode(text));
+  await writer.close();
+}
+
+/** The next stream the peer opened, failing after 5 s; the incoming stream stays readable. */
+export async function nextIncoming<T>(incoming: ReadableStream<T>): Promise<T> {
+  const reader = incoming.getReader();
+  try {
+    const { value, done } = await within(5000, reader.read(), 'incoming stream');
+    if (done) throw new Error('no more incoming streams');
+    return value;
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+/** Sends `text` on a new bidirectional stream of `client` and returns what comes back. */
+export async function echoText(client: QuicTransport, text: string): Promise<string> {
+  const { readable, writable } = await client.createBidirectionalStream();
+  await writeText(writable, text);
+  return (await within(5000, readAll(readable), 'echo')).toString();
+}

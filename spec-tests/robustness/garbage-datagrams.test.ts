@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { QuicTransport, QuicTransportError, type QuicServer } from '../../lib/index.js';
-import { PROTOCOL, connectPair, echo, readAll, startServer, within } from '../helpers/pair.js';
+import { PROTOCOL, connectPair, echo, echoText, readAll, startServer, within } from '../helpers/pair.js';
 
 /** A small seeded PRNG (mulberry32), so that a failing run can be replayed. */
 function prng(seed: number): () => number {
@@ -89,12 +89,9 @@ async function captureClientInitial(): Promise<Buffer> {
   }
 }
 
+/** One echo round trip over a new bidirectional stream. */
 async function roundTrip(client: QuicTransport, text: string): Promise<void> {
-  const { readable, writable } = await client.createBidirectionalStream();
-  const writer = writable.getWriter();
-  await writer.write(new TextEncoder().encode(text));
-  await writer.close();
-  assert.equal((await within(5000, readAll(readable), 'echo')).toString(), text);
+  assert.equal(await echoText(client, text), text);
 }
 
 describe('garbage datagrams at a server', () => {

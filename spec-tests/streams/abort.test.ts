@@ -1,14 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { QuicTransportError, type QuicServer } from '../../lib/index.js';
-import { connectPair, readAll, startServer, within } from '../helpers/pair.js';
-
-async function incoming<T>(streams: ReadableStream<T>): Promise<T> {
-  const reader = streams.getReader();
-  const { value } = await within(5000, reader.read(), 'incoming stream');
-  reader.releaseLock();
-  return value as T;
-}
+import { connectPair, nextIncoming, readAll, startServer, within } from '../helpers/pair.js';
 
 describe('stream abort and cancel', () => {
   let server: QuicServer;
@@ -22,7 +15,7 @@ describe('stream abort and cancel', () => {
     const writable = await client.createUnidirectionalStream();
     const writer = writable.getWriter();
     await writer.write(new Uint8Array([1, 2, 3]));
-    const readable = await incoming(session.incomingUnidirectionalStreams);
+    const readable = await nextIncoming(session.incomingUnidirectionalStreams);
     await writer.abort(new QuicTransportError('stop', { streamErrorCode: 42 }));
     const error = await within(
       5000,
@@ -43,7 +36,7 @@ describe('stream abort and cancel', () => {
     const { client, session } = await connectPair(server);
     const writer = (await client.createUnidirectionalStream()).getWriter();
     await writer.write(new Uint8Array([9]));
-    const readable = await incoming(session.incomingUnidirectionalStreams);
+    const readable = await nextIncoming(session.incomingUnidirectionalStreams);
     await writer.abort(new Error('plain'));
     const error = await within(
       5000,
@@ -63,7 +56,7 @@ describe('stream abort and cancel', () => {
     const { writable } = await client.createBidirectionalStream();
     const writer = writable.getWriter();
     await writer.write(new Uint8Array([1]));
-    const theirs = await incoming(session.incomingBidirectionalStreams);
+    const theirs = await nextIncoming(session.incomingBidirectionalStreams);
     await theirs.readable.cancel(new QuicTransportError('no thanks', { streamErrorCode: 7 }));
     const error = await within(
       5000,
@@ -85,7 +78,7 @@ describe('stream abort and cancel', () => {
     const { client, session } = await connectPair(server);
     const writer = (await client.createUnidirectionalStream()).getWriter();
     await writer.write(new Uint8Array([1]));
-    const readable = await incoming(session.incomingUnidirectionalStreams);
+    const readable = await nextIncoming(session.incomingUnidirectionalStreams);
     const code = (1n << 62n) - 1n;
     await writer.abort(new QuicTransportError('big', { streamErrorCode: code }));
     const error = (await readAll(readable).catch((e: unknown) => e)) as QuicTransportError;

@@ -1,15 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { QuicServer } from '../../lib/index.js';
-import { connect, connectPair, echo, readAll, startServer, within } from '../helpers/pair.js';
+import { connect, connectPair, echo, readAll, startServer, within, writeText } from '../helpers/pair.js';
 
 async function roundTrip(
   stream: { readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> },
   text: string,
 ) {
-  const writer = stream.writable.getWriter();
-  await writer.write(new TextEncoder().encode(text));
-  await writer.close();
+  await writeText(stream.writable, text);
   return (await readAll(stream.readable)).toString();
 }
 

@@ -1,21 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { QuicServer } from '../../lib/index.js';
-import { connectPair, readAll, startServer, within } from '../helpers/pair.js';
-
-async function send(writable: WritableStream<Uint8Array>, text: string): Promise<void> {
-  const writer = writable.getWriter();
-  await writer.write(new TextEncoder().encode(text));
-  await writer.close();
-}
-
-async function firstIncoming<T>(incoming: ReadableStream<T>): Promise<T> {
-  const reader = incoming.getReader();
-  const { value, done } = await within(5000, reader.read(), 'incoming stream');
-  reader.releaseLock();
-  assert.equal(done, false);
-  return value as T;
-}
+import { connectPair, nextIncoming, readAll, startServer, within, writeText } from '../helpers/pair.js';
 
 describe('unidirectional and server-initiated streams', () => {
   let server: QuicServer;
@@ -26,16 +12,16 @@ describe('unidirectional and server-initiated streams', () => {
 
   test('client → server unidirectional stream', async () => {
     const { client, session } = await connectPair(server);
-    await send(await client.createUnidirectionalStream(), 'up');
-    const readable = await firstIncoming(session.incomingUnidirectionalStreams);
+    await writeText(await client.createUnidirectionalStream(), 'up');
+    const readable = await nextIncoming(session.incomingUnidirectionalStreams);
     assert.equal((await readAll(readable)).toString(), 'up');
     client.close();
   });
 
   test('server → client unidirectional stream', async () => {
     const { client, session } = await connectPair(server);
-    await send(await session.createUnidirectionalStream(), 'down');
-    const readable = await firstIncoming(client.incomingUnidirectionalStreams);
+    await writeText(await session.createUnidirectionalStream(), 'down');
+    const readable = await nextIncoming(client.incomingUnidirectionalStreams);
     assert.equal((await readAll(readable)).toString(), 'down');
     client.close();
   });
@@ -43,10 +29,10 @@ describe('unidirectional and server-initiated streams', () => {
   test('server-initiated bidirectional stream', async () => {
     const { client, session } = await connectPair(server);
     const ours = await session.createBidirectionalStream();
-    await send(ours.writable, 'ping');
-    const theirs = await firstIncoming(client.incomingBidirectionalStreams);
+    await writeText(ours.writable, 'ping');
+    const theirs = await nextIncoming(client.incomingBidirectionalStreams);
     assert.equal((await readAll(theirs.readable)).toString(), 'ping');
-    await send(theirs.writable, 'pong');
+    await writeText(theirs.writable, 'pong');
     assert.equal((await readAll(ours.readable)).toString(), 'pong');
     client.close();
   });
