@@ -156,6 +156,8 @@ export class Endpoint {
   }
 
   #onMessage = (msg: Buffer, rinfo: dgram.RemoteInfo): void => {
+    // Nothing can be sent to port 0 (the socket throws): no peer of ours is there.
+    if (rinfo.port === 0) return;
     let reply = 0;
     try {
       reply = this.native.recv(msg, rinfo.address, rinfo.port, this.#reply);
@@ -269,11 +271,14 @@ export class Endpoint {
       if (owner) this.#owners.set(handle, owner);
       return;
     }
-    this.#owners.get(handle)?.onEvent(kind, streamId);
-    if (kind === Ev.Closed) {
-      this.#owners.delete(handle);
-      this.#peers.delete(handle);
-      this.native.release(handle);
+    try {
+      this.#owners.get(handle)?.onEvent(kind, streamId);
+    } finally {
+      if (kind === Ev.Closed) {
+        this.#owners.delete(handle);
+        this.#peers.delete(handle);
+        this.native.release(handle);
+      }
     }
   }
 
@@ -292,7 +297,7 @@ export class Endpoint {
         this.#transmit(slot.buf, off, len, peer, slot.done);
         off += len;
       }
-      // A slot whose datagrams all completed synchronously was already freed by `done`.
+      // With datagrams in it the slot is freed by `done`, once the socket has sent them all.
       if (n === 0) this.#free.push(slot);
       total += n;
       // The buffer holds PACKET_BATCH full-size packets, so `send` stops early only when the
@@ -329,8 +334,12 @@ export class Endpoint {
     if (this.#socketClosed) return; // Only a stateless reply can get here after close.
     // Datagrams are best effort: a failed send is a lost packet, which QUIC recovers from.
     const cb = done ?? noop;
-    if (peer) this.#socket.send(buf, off, len, peer.port, peer.host, cb);
-    else this.#socket.send(buf, off, len, cb);
+    try {
+      if (peer) this.#socket.send(buf, off, len, peer.port, peer.host, cb);
+      else this.#socket.send(buf, off, len, cb);
+    } catch {
+      cb(null); // A send the socket refused outright is a lost packet, like any other.
+    }
   }
 
   #armTimer(): void {

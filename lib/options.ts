@@ -79,8 +79,11 @@ export interface QuicServerOptions extends TransportOptions {
 
 export const DEFAULT_PROTOCOLS = ['quichex'];
 const MIB = 1024 * 1024;
-/** quiche's stream count limit is a varint; in practice far fewer make sense. */
-const MAX_STREAMS = 2 ** 50;
+/**
+ * Largest stream limit accepted. QUIC allows 2^60, but a peer may open the highest id first and
+ * the binding keeps one entry per stream id skipped over, so the limit bounds that memory.
+ */
+const MAX_STREAMS = 65_536;
 
 type Kind = 'client' | 'server';
 
@@ -225,7 +228,11 @@ export function clientOptions(options: unknown, host: string): ClientResolved {
   const r = transport(o, 'client');
   const b = r.binding;
   b.verifyPeer = !bool(o, 'dangerouslyAcceptAnyCertificate', false);
-  if (o.serverCertificateHashes !== undefined) b.serverCertificateHashes = hashes(o.serverCertificateHashes);
+  if (o.serverCertificateHashes !== undefined) {
+    const pins = hashes(o.serverCertificateHashes);
+    // As in WebTransport, an empty list means ordinary verification.
+    if (pins.length > 0) b.serverCertificateHashes = pins;
+  }
   if (o.ca !== undefined) {
     const list = Array.isArray(o.ca) ? o.ca : [o.ca];
     b.ca = list.map((pem, i) => readPem(pem, Array.isArray(o.ca) ? `ca[${i}]` : 'ca')).join('\n');

@@ -51,6 +51,8 @@ export class QuicServer {
         onEnd: (s) => this.#sessions.delete(s),
       });
       this.#sessions.add(session);
+      // A connection the native side accepted just before close(): close it with the rest.
+      if (this.#state !== 'listening') session.close({ closeCode: 0, reason: 'server closing' });
       return owner;
     };
   }

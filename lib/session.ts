@@ -386,8 +386,16 @@ export class QuicTransport {
     if (!entry && peerInitiated && this.#state === 'connected') {
       const bidi = (id & 2) === 0;
       const s = this.#addStream(id, true, bidi);
-      if (bidi) this.#incomingBidi.enqueue(s as QuicBidirectionalStream);
-      else this.#incomingUni.enqueue(s.readable as ReadableStream<Uint8Array>);
+      try {
+        if (bidi) this.#incomingBidi.enqueue(s as QuicBidirectionalStream);
+        else this.#incomingUni.enqueue(s.readable as ReadableStream<Uint8Array>);
+      } catch {
+        // The user cancelled the incoming streams: nobody will read this one, so refuse it
+        // (STOP_SENDING, and RESET_STREAM for our half of a bidirectional one).
+        void s.readable?.cancel().catch(noop);
+        void s.writable?.abort().catch(noop);
+        return;
+      }
       entry = this.#streams.get(id);
     }
     entry?.recv?.wake();
@@ -456,12 +464,13 @@ export class QuicTransport {
     this.#streams.clear();
     for (const w of this.#creditWaiters) w.reject(error);
     this.#creditWaiters = [];
-    if (clean) {
-      this.#incomingBidi.close();
-      this.#incomingUni.close();
-    } else {
-      this.#incomingBidi.error(error);
-      this.#incomingUni.error(error);
+    for (const incoming of [this.#incomingBidi, this.#incomingUni]) {
+      try {
+        if (clean) incoming.close();
+        else incoming.error(error);
+      } catch {
+        // Already cancelled by the user.
+      }
     }
     this.#server?.onEnd(this);
   }

@@ -1,6 +1,6 @@
 //! One QUIC connection and the bookkeeping that turns quiche's state into events.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -42,6 +42,8 @@ pub struct Conn {
     pub want_streams: bool,
     want_read: HashSet<u64>,
     want_write: HashSet<u64>,
+    /// STOP_SENDING codes of waiting streams quiche collected before JS wrote again.
+    stopped: HashMap<u64, u64>,
     /// Lowest peer-initiated stream id not yet announced, for [bidi, uni].
     next_peer: [u64; 2],
     /// Peer stream ids skipped over by a higher one and not yet announced.
@@ -66,6 +68,7 @@ impl Conn {
             want_streams: false,
             want_read: HashSet::new(),
             want_write: HashSet::new(),
+            stopped: HashMap::new(),
             next_peer: [peer_bit, 2 | peer_bit],
             gaps: HashSet::new(),
             reported: 0,
@@ -111,14 +114,29 @@ impl Conn {
                 }
                 n as f64
             }
-            Err(quiche::Error::Done) => {
-                self.want_write.insert(id);
-                -1.0
-            }
             Err(quiche::Error::StreamStopped(code)) => {
                 self.last_code = code;
                 -2.0
             }
+            // Done also comes back for a stream quiche has already collected: only a stream
+            // that still exists (capacity is Ok) is worth waiting for.
+            Err(quiche::Error::Done) => match self.q.stream_capacity(id) {
+                Ok(_) => {
+                    self.want_write.insert(id);
+                    -1.0
+                }
+                Err(quiche::Error::StreamStopped(code)) => {
+                    self.last_code = code;
+                    -2.0
+                }
+                Err(_) => match self.stopped.remove(&id) {
+                    Some(code) => {
+                        self.last_code = code;
+                        -2.0
+                    }
+                    None => -3.0,
+                },
+            },
             Err(_) => -3.0,
         }
     }
@@ -186,9 +204,17 @@ impl Conn {
         }
         ids.clear();
         self.scratch = ids;
-        let q = &mut self.q;
+        let (q, stopped) = (&mut self.q, &mut self.stopped);
         self.want_write.retain(|&id| {
-            let waiting = matches!(q.stream_capacity(id), Ok(0));
+            let waiting = match q.stream_capacity(id) {
+                Ok(0) => true,
+                // quiche may collect a stopped stream right here; keep the code for stream_send.
+                Err(quiche::Error::StreamStopped(code)) => {
+                    stopped.insert(id, code);
+                    false
+                }
+                _ => false,
+            };
             if !waiting {
                 events.push_back((EV_WRITABLE, h, id));
             }

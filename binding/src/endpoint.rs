@@ -203,6 +203,10 @@ impl BindingEndpoint {
         // SAFETY: JS is blocked in this synchronous call; nothing else touches the memory.
         let (data, out) = unsafe { (data.as_mut(), out.as_mut()) };
         let from = parse_addr(&host, port)?;
+        if port == 0 {
+            // Nothing can be sent back to port 0 (the OS refuses): not a peer we can talk to.
+            return Ok(0);
+        }
         if let Some(n) = self.version_negotiation(data, out) {
             return Ok(n as u32);
         }

@@ -95,8 +95,9 @@ class ReceiveSource implements UnderlyingByteSource, StreamSide {
       if (fin) {
         this.#finish();
         this.#controller.close();
-        // After close(), respond(0) is how a pending BYOB read learns it is done.
-        if (n === 0) request.respond(0);
+        // After close(), respond(0) is how a pending BYOB read (this one, or the next one
+        // queued behind it) learns that the stream is done.
+        this.#controller.byobRequest?.respond(0);
       }
     } else {
       if (n > 0) this.#controller.enqueue(scratch.slice(0, n));

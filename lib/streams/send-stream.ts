@@ -33,6 +33,9 @@ class SendSink implements UnderlyingSink<ArrayBufferView>, StreamSide, FlushHook
 
   start(controller: WritableStreamDefaultController): void {
     this.#controller = controller;
+    // The streams spec calls abort() only after the write in flight settles, which a peer that
+    // does not read may never let happen: reset at once when abort() is called.
+    controller.signal.addEventListener('abort', () => this.abort(controller.signal.reason), { once: true });
   }
 
   write(chunk: ArrayBufferView): Promise<void> | undefined {
@@ -72,6 +75,8 @@ class SendSink implements UnderlyingSink<ArrayBufferView>, StreamSide, FlushHook
     this.#finish();
     this.#host.endpoint.native.streamShutdown(this.#host.handle, this.#id, true, streamCodeOf(reason));
     this.#host.endpoint.flushSoon();
+    this.#waiting?.reject(reason);
+    this.#waiting = undefined;
   }
 
   wake(): void {
