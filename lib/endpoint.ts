@@ -142,6 +142,16 @@ export class Endpoint {
     this.#immediate ??= setImmediate(this.#onImmediate);
   }
 
+  /**
+   * Sends what is pending now, without waiting for the end of the turn. For a bare FIN: an ACK
+   * processed before it leaves could let quiche drop it (see send-stream.ts).
+   */
+  sendNow(): void {
+    if (this.#socketClosed) return;
+    this.#drain(MAX_PACKETS_PER_TURN);
+    this.flushSoon(); // re-arms the timer: sending moved the deadlines
+  }
+
   /** Runs `hook.beforeFlush()` at the start of the next flush (and flushes soon). */
   beforeNextFlush(hook: FlushHook): void {
     this.#hooks.add(hook);

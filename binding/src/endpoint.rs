@@ -28,6 +28,8 @@ const MIN_INITIAL_LEN: usize = 1200;
 const TOKEN_LIFETIME_SECS: u64 = 10;
 /// Bit set in a packet's meta word when the connection's peer address changed.
 const PEER_CHANGED: u32 = 1 << 31;
+/// Packets a closing connection may send per `send` call (a close, coalesced across levels).
+const CLOSING_PACKETS_PER_SEND: usize = 2;
 /// CONNECTION_REFUSED (RFC 9000 §20.1), sent when `maxConnections` is reached.
 const CONNECTION_REFUSED: u64 = 0x2;
 
@@ -304,10 +306,19 @@ impl BindingEndpoint {
         let (mut off, mut n) = (0, 0);
         while let Some(&h) = self.send_queue.front() {
             if let Some(conn) = self.slots[h as usize].as_mut() {
+                // A closing connection has one thing to say (CONNECTION_CLOSE). quiche 0.30 can
+                // instead hand out ACK-only packets without end when closed before the handshake
+                // is confirmed: cap it, so that such a connection cannot take the pump over.
+                let closing = conn.q.local_error().is_some() || conn.q.is_draining();
+                let mut sent_here = 0;
                 loop {
                     if n * 2 + 2 > meta.len() || out.len() - off < self.max_payload {
                         return n as u32;
                     }
+                    if closing && sent_here == CLOSING_PACKETS_PER_SEND {
+                        break;
+                    }
+                    sent_here += 1;
                     match conn.q.send(&mut out[off..off + self.max_payload]) {
                         Ok((len, info)) => {
                             let mut word = h;
