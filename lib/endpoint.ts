@@ -132,11 +132,6 @@ export class Endpoint {
     this.#owners.set(handle, owner);
   }
 
-  /** Connections the native endpoint still holds (including draining ones). */
-  get connectionCount(): number {
-    return this.native.connectionCount;
-  }
-
   /** Flushes once the current turn of the event loop is over. */
   flushSoon(): void {
     this.#immediate ??= setImmediate(this.#onImmediate);
