@@ -7,7 +7,7 @@ export default tseslint.config(
     ignores: [
       'binding/index.js',
       'binding/index.d.ts',
-      'binding/target/**',
+      '**/target/**',
       'dist/**',
       'coverage/**',
       'node_modules/**',

@@ -51,10 +51,31 @@ export declare class BindingEndpoint {
   /** RESET_STREAM (`write`) or STOP_SENDING. */
   streamShutdown(h: number, id: number, write: boolean, code: bigint): void
   /**
-   * Opens a local stream so that it counts against the peer's limit. Returns false when the
-   * limit is reached; a STREAMS event follows when the peer grants more.
+   * Opens a local stream so that it counts against the peer's limit, with send priority
+   * `urgency` (0 most urgent … 255; quiche's default is 127). Returns false when the limit is
+   * reached; a STREAMS event follows when the peer grants more.
    */
-  streamOpen(h: number, id: number): boolean
+  streamOpen(h: number, id: number, urgency: number): boolean
+  /** Changes a stream's send priority (see `stream_open`). A finished stream is left alone. */
+  streamSetPriority(h: number, id: number, urgency: number): void
+  /** Bytes received in order on a stream and not yet read. */
+  streamReadableLen(h: number, id: number): number
+  /**
+   * Whether quiche has collected the stream: every byte sent on it, FIN included, was
+   * acknowledged (and, for a bidirectional stream, the peer's side is finished too).
+   */
+  streamCollected(h: number, id: number): boolean
+  /** See `Conn::dgram_send`. */
+  dgramSend(h: number, buf: Uint8Array): number
+  /** See `Conn::dgram_recv`. */
+  dgramRecv(h: number, out: Uint8Array, lens: Uint32Array): number
+  /**
+   * The largest DATAGRAM payload the peer accepts on the current path; 0 when it accepts none
+   * (or the handshake has not said yet).
+   */
+  dgramMaxSize(h: number): number
+  /** A snapshot of the connection's counters. */
+  stats(h: number): BindingStats
   /** The code of the last reset or stop a stream call reported (-2). */
   lastCode(h: number): bigint
   /** Closes the connection with an application (`app`) or transport error code. */
@@ -140,6 +161,18 @@ export interface BindingConfig {
   retry: boolean
   /** Server: most connections at once; more are refused. */
   maxConnections: number
+  /** Offer and accept QUIC DATAGRAM frames (RFC 9221). */
+  datagrams: boolean
+  /** Let quiche pace its sends (it also shapes congestion control). */
+  pacing: boolean
+  /** Milliseconds: the RTT assumed before the first sample. */
+  initialRtt: number
+  /** Milliseconds between keep-alive PINGs once established; 0 for none. */
+  keepAliveInterval: number
+  /** Append TLS secrets to this file, in the SSLKEYLOGFILE format. */
+  keylog?: string
+  /** Write one qlog file per connection into this directory. */
+  qlogDir?: string
 }
 
 /** What a connection negotiated, read once it is established. */
@@ -147,7 +180,49 @@ export interface BindingConnInfo {
   protocol: string
   serverName?: string
   peerCertificate?: Buffer
+  /** The peer's chain as sent, leaf first (DER each). */
+  peerCertificateChain: Array<Buffer>
+  resumed: boolean
   traceId: string
+}
+
+/**
+ * One snapshot of a connection's counters. Times are milliseconds, rates bytes per second;
+ * counts are f64 so that JS gets plain numbers (exact up to 2^53).
+ */
+export interface BindingStats {
+  packetsSent: number
+  packetsReceived: number
+  packetsLost: number
+  /** Packets declared lost that later turned out to have arrived. */
+  packetsSpuriouslyLost: number
+  packetsRetransmitted: number
+  bytesSent: number
+  bytesReceived: number
+  bytesLost: number
+  bytesAcknowledged: number
+  streamBytesRetransmitted: number
+  datagramsSent: number
+  datagramsReceived: number
+  /** DATAGRAM frames in packets declared lost (all paths). */
+  datagramsLost: number
+  /** Received DATAGRAMs that quiche's own queue dropped before JS could take them. */
+  datagramsDroppedNative: number
+  smoothedRtt: number
+  rttVariation: number
+  /** -1 before the first RTT sample. */
+  minRtt: number
+  /** -1 before the first RTT sample. */
+  maxRtt: number
+  congestionWindow: number
+  pathMtu: number
+  deliveryRate: number
+  ptoCount: number
+  paths: number
+  streamsResetLocal: number
+  streamsResetRemote: number
+  streamsStoppedLocal: number
+  streamsStoppedRemote: number
 }
 
 /**

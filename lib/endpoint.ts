@@ -72,6 +72,8 @@ export class Endpoint {
   #socketClosed = false;
   /** Called with the handle of each connection a server accepts. */
   onAccept: ((handle: number) => ConnectionOwner | undefined) | undefined;
+  /** Called with the handle of each connection a server refuses (maxConnections). */
+  onRefused: ((handle: number) => void) | undefined;
   /** Called when the socket fails. */
   onError: ((error: QuicTransportError) => void) | undefined;
   readonly local: { address: string; port: number; family: string };
@@ -270,10 +272,15 @@ export class Endpoint {
   }
 
   #deliver(kind: number, handle: number, streamId: number): void {
-    if (kind !== Ev.Readable && kind !== Ev.Writable && kind !== Ev.Streams) this.#connectionEvents = true;
+    if (kind <= Ev.Closed && kind !== Ev.Readable && kind !== Ev.Writable && kind !== Ev.Streams)
+      this.#connectionEvents = true;
     if (kind === Ev.New) {
       const owner = this.onAccept?.(handle);
       if (owner) this.#owners.set(handle, owner);
+      return;
+    }
+    if (kind === Ev.Refused) {
+      this.onRefused?.(handle);
       return;
     }
     try {

@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import type * as Binding from '../binding/index.js';
 import { QuicTransportError, codeFromWire, type QuicErrorCode } from './errors.js';
 
-export type { BindingConfig, BindingEndpoint, BindingCloseInfo } from '../binding/index.js';
+export type { BindingConfig, BindingEndpoint, BindingCloseInfo, BindingStats } from '../binding/index.js';
 
 function load(): typeof Binding {
   const require = createRequire(import.meta.url);
@@ -33,6 +33,9 @@ export const Ev = {
   Streams: 5,
   Draining: 6,
   Closed: 7,
+  Datagrams: 8,
+  DatagramsWritable: 9,
+  Refused: 10,
 } as const;
 
 /** Results of `streamRecv` / `streamSend` below zero. */

@@ -2,7 +2,7 @@
  * Option validation and defaults. Every option is checked here, once: a wrong type throws a
  * `TypeError`, a value out of range a `RangeError`, each naming the option.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { BindingConfig } from './native.js';
 
@@ -38,6 +38,42 @@ export interface TransportOptions {
   disableActiveMigration?: boolean;
   /** Send GREASE values (RFC 9287). Default true. */
   grease?: boolean;
+  /** Let quiche pace packets and shape its congestion control with pacing. Default true. */
+  pacing?: boolean;
+  /** The round-trip time assumed before the first measurement, milliseconds. Default 100. */
+  initialRtt?: number;
+  /** Send a PING this often (milliseconds) once established, so that an idle session stays open. Default 0 (off). */
+  keepAliveInterval?: number;
+  /** QUIC DATAGRAMs (RFC 9221): `true` (default), `false`, or their queue limits and ages. */
+  datagrams?: boolean | DatagramOptions;
+  /**
+   * Append TLS secrets to this file in the SSLKEYLOGFILE format (for Wireshark). Without the
+   * option the `SSLKEYLOGFILE` environment variable is used when set; `false` turns both off.
+   */
+  keylog?: string | false;
+  /** Write a qlog file (`<trace id>-<client|server>.sqlog`) per connection into this existing directory. */
+  qlogDir?: string;
+}
+
+/** Initial values of the `transport.datagrams` attributes. */
+export interface DatagramOptions {
+  /** Received datagrams kept for the reader; more drop the oldest. Default 1024. */
+  incomingMaxBufferedDatagrams?: number;
+  /** Datagrams queued to send before `write()` waits. Default 1024. */
+  outgoingMaxBufferedDatagrams?: number;
+  /** Received datagrams older than this (milliseconds) are dropped unread. Default `null` (no limit). */
+  incomingMaxAge?: number | null;
+  /** Queued datagrams older than this (milliseconds) are dropped unsent. Default `null` (no limit). */
+  outgoingMaxAge?: number | null;
+}
+
+/** Datagram settings, resolved. `enabled: false` means we neither offer nor accept them. */
+export interface ResolvedDatagrams {
+  enabled: boolean;
+  incomingMaxBufferedDatagrams: number;
+  outgoingMaxBufferedDatagrams: number;
+  incomingMaxAge: number | null;
+  outgoingMaxAge: number | null;
 }
 
 /** An acceptable server certificate hash, as in W3C WebTransport. */
@@ -59,6 +95,8 @@ export interface QuicTransportOptions extends TransportOptions {
   serverName?: string;
   /** Accept any certificate. Only for tests and debugging: anyone on the path can intercept. */
   dangerouslyAcceptAnyCertificate?: boolean;
+  /** Aborting it closes the session (or stops the connection attempt) with `ERR_QUIC_ABORTED`. */
+  signal?: AbortSignal;
 }
 
 /** Options of `new QuicServer(options)`. */
@@ -149,6 +187,67 @@ function congestionControl(o: Record<string, unknown>): string {
   return algo;
 }
 
+/** A queue limit: a positive integer. */
+export function queueLimit(v: unknown, name: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v))
+    throw new TypeError(`${name} must be an integer, got ${describe(v)}`);
+  if (v < 1 || v > 2 ** 31 - 1) throw new RangeError(`${name} must be between 1 and ${2 ** 31 - 1}, got ${v}`);
+  return v;
+}
+
+/** A maximum age in milliseconds: a positive number, or `null` for none. */
+export function maxAge(v: unknown, name: string): number | null {
+  if (v === null) return null;
+  if (typeof v !== 'number' || Number.isNaN(v))
+    throw new TypeError(`${name} must be a number or null, got ${describe(v)}`);
+  if (v <= 0) throw new RangeError(`${name} must be greater than 0, got ${v}`);
+  return v === Infinity ? null : v;
+}
+
+function datagrams(o: Record<string, unknown>): ResolvedDatagrams {
+  const v = o.datagrams;
+  const d: ResolvedDatagrams = {
+    enabled: v !== false,
+    incomingMaxBufferedDatagrams: 1024,
+    outgoingMaxBufferedDatagrams: 1024,
+    incomingMaxAge: null,
+    outgoingMaxAge: null,
+  };
+  if (v === undefined || typeof v === 'boolean') return d;
+  if (!isObject(v)) throw new TypeError(`options.datagrams must be a boolean or an object, got ${describe(v)}`);
+  for (const name of ['incomingMaxBufferedDatagrams', 'outgoingMaxBufferedDatagrams'] as const) {
+    if (v[name] !== undefined) d[name] = queueLimit(v[name], `options.datagrams.${name}`);
+  }
+  for (const name of ['incomingMaxAge', 'outgoingMaxAge'] as const) {
+    if (v[name] !== undefined) d[name] = maxAge(v[name], `options.datagrams.${name}`);
+  }
+  return d;
+}
+
+function keylog(o: Record<string, unknown>): string | undefined {
+  const v = o.keylog;
+  if (v === false) return undefined;
+  if (v === undefined) return process.env.SSLKEYLOGFILE || undefined;
+  if (typeof v !== 'string' || v === '')
+    throw new TypeError(`options.keylog must be a file path or false, got ${describe(v)}`);
+  return v;
+}
+
+function qlogDir(o: Record<string, unknown>): string | undefined {
+  const v = o.qlogDir;
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || v === '')
+    throw new TypeError(`options.qlogDir must be a directory path, got ${describe(v)}`);
+  let dir = false;
+  try {
+    dir = statSync(v).isDirectory();
+  } catch {
+    // Reported below.
+  }
+  if (!dir) throw new TypeError(`options.qlogDir must be an existing directory, got ${JSON.stringify(v)}`);
+  return v;
+}
+
 /** Reads PEM from text, bytes or a file path. */
 export function readPem(v: unknown, name: string): string {
   if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('utf8');
@@ -162,21 +261,31 @@ export function readPem(v: unknown, name: string): string {
   }
 }
 
-/** What both sides resolve to. `handshakeTimeout` stays in JS; the rest goes native. */
+/** What both sides resolve to. `handshakeTimeout` and datagram queues stay in JS; the rest goes native. */
 export interface Resolved {
   binding: BindingConfig;
   handshakeTimeout: number;
+  datagrams: ResolvedDatagrams;
 }
 
 function transport(o: Record<string, unknown>, kind: Kind): Resolved {
   const windowMax = 2 ** 53 - 1;
+  const maxIdleTimeout = integer(o, 'maxIdleTimeout', 30_000, 0, 2 ** 31 - 1);
+  const keepAliveInterval = integer(o, 'keepAliveInterval', 0, 0, 2 ** 31 - 1);
+  if (keepAliveInterval > 0 && maxIdleTimeout > 0 && keepAliveInterval >= maxIdleTimeout) {
+    throw new RangeError(
+      `options.keepAliveInterval must be shorter than maxIdleTimeout (${maxIdleTimeout}), got ${keepAliveInterval}`,
+    );
+  }
+  const dgrams = datagrams(o);
   return {
     handshakeTimeout: integer(o, 'handshakeTimeout', 10_000, 1, 2 ** 31 - 1),
+    datagrams: dgrams,
     binding: {
       isServer: kind === 'server',
       protocols: protocols(o),
       verifyPeer: true,
-      maxIdleTimeout: integer(o, 'maxIdleTimeout', 30_000, 0, 2 ** 31 - 1),
+      maxIdleTimeout,
       initialMaxData: integer(o, 'initialMaxData', 16 * MIB, 0, windowMax),
       initialMaxStreamDataBidiLocal: integer(o, 'initialMaxStreamDataBidiLocal', MIB, 0, windowMax),
       initialMaxStreamDataBidiRemote: integer(o, 'initialMaxStreamDataBidiRemote', MIB, 0, windowMax),
@@ -191,6 +300,12 @@ function transport(o: Record<string, unknown>, kind: Kind): Resolved {
       grease: bool(o, 'grease', true),
       retry: false,
       maxConnections: 0,
+      datagrams: dgrams.enabled,
+      pacing: bool(o, 'pacing', true),
+      initialRtt: integer(o, 'initialRtt', 100, 1, 60_000),
+      keepAliveInterval,
+      keylog: keylog(o),
+      qlogDir: qlogDir(o),
     },
   };
 }
@@ -218,6 +333,7 @@ function hashes(v: unknown): Buffer[] {
 /** Client options resolved, with the name to send as SNI and verify. */
 export interface ClientResolved extends Resolved {
   serverName?: string;
+  signal?: AbortSignal;
 }
 
 /** Validates client options. `host` is the URL's host, used as the default `serverName`. */
@@ -244,7 +360,7 @@ export function clientOptions(options: unknown, host: string): ClientResolved {
   }
   const name = (o.serverName as string | undefined) ?? (isIP(host) ? undefined : host);
   if (name === undefined && isIP(host)) b.verifyIp = host;
-  return { ...r, serverName: name };
+  return { ...r, serverName: name, signal: signalOption(o.signal, 'options.signal') };
 }
 
 /** Validates server options. */
@@ -268,4 +384,11 @@ export function serverOptions(options: unknown): Resolved & { host: string; port
   b.maxConnections = integer(o, 'maxConnections', 10_000, 1, 2 ** 32 - 1);
   b.retry = bool(o, 'retry', false);
   return { ...r, host, port };
+}
+
+/** An `AbortSignal` option, checked. */
+export function signalOption(v: unknown, name: string): AbortSignal | undefined {
+  if (v === undefined) return undefined;
+  if (!(v instanceof AbortSignal)) throw new TypeError(`${name} must be an AbortSignal, got ${describe(v)}`);
+  return v;
 }

@@ -1,7 +1,9 @@
 /** `QuicServer`: accepts QUIC connections on one UDP socket and hands out sessions. */
+import { isIP } from 'node:net';
+import { channels } from './diagnostics.js';
 import { Endpoint } from './endpoint.js';
 import { QuicTransportError } from './errors.js';
-import { serverOptions, type QuicServerOptions } from './options.js';
+import { serverOptions, signalOption, type QuicServerOptions } from './options.js';
 import { createServerSession, type QuicAddress, type QuicTransport } from './session.js';
 
 type State = 'new' | 'listening' | 'closing' | 'closed';
@@ -19,7 +21,7 @@ export class QuicServer {
   #endpoint: Endpoint | undefined;
   readonly #sessions = new Set<QuicTransport>();
   readonly #ready: QuicTransport[] = [];
-  #waiters: ((session: QuicTransport | null) => void)[] = [];
+  readonly #waiters = new Set<(session: QuicTransport | null) => void>();
 
   /** Validates `options` (throwing `TypeError`/`RangeError`); nothing is bound until `listen()`. */
   constructor(options?: QuicServerOptions) {
@@ -31,7 +33,7 @@ export class QuicServer {
     if (this.#state !== 'new')
       throw new QuicTransportError(`listen() called on a ${this.#state} server`, { code: 'ERR_QUIC_SOCKET' });
     this.#state = 'listening';
-    const { binding, host, port, handshakeTimeout } = this.#options;
+    const { binding, host, port, handshakeTimeout, datagrams } = this.#options;
     let endpoint: Endpoint;
     try {
       endpoint = await Endpoint.open(binding, { host, port });
@@ -47,6 +49,7 @@ export class QuicServer {
         endpoint,
         handle,
         handshakeTimeout,
+        datagrams,
         onEstablished: (s) => this.#deliver(s),
         onEnd: (s) => this.#sessions.delete(s),
       });
@@ -54,6 +57,16 @@ export class QuicServer {
       // A connection the native side accepted just before close(): close it with the rest.
       if (this.#state !== 'listening') session.close({ closeCode: 0, reason: 'server closing' });
       return owner;
+    };
+    endpoint.onRefused = (handle) => {
+      if (!channels.serverReject.hasSubscribers) return;
+      const peer = endpoint.native.peerAddress(handle);
+      const family = isIP(peer.host) === 6 ? 'IPv6' : 'IPv4';
+      channels.serverReject.publish({
+        server: this,
+        remoteAddress: { address: peer.host, port: peer.port, family },
+        reason: 'max-connections',
+      });
     };
   }
 
@@ -74,12 +87,30 @@ export class QuicServer {
     return this.#endpoint?.native.certificatePem ?? undefined;
   }
 
-  /** The next established session, or `null` once the server is closed. */
-  accept(): Promise<QuicTransport | null> {
+  /**
+   * The next established session, or `null` once the server is closed. Aborting `signal` rejects
+   * the wait with the signal's reason (a session that arrives later stays queued).
+   */
+  accept(options?: { signal?: AbortSignal }): Promise<QuicTransport | null> {
+    if (options !== undefined && (typeof options !== 'object' || options === null))
+      throw new TypeError('accept() options must be an object');
+    const signal = signalOption(options?.signal, 'options.signal');
+    if (signal?.aborted) return Promise.reject(signal.reason);
     const session = this.#ready.shift();
     if (session) return Promise.resolve(session);
     if (this.#state !== 'listening') return Promise.resolve(null);
-    return new Promise((resolve) => this.#waiters.push(resolve));
+    return new Promise((resolve, reject) => {
+      const waiter = (s: QuicTransport | null) => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve(s);
+      };
+      const onAbort = () => {
+        this.#waiters.delete(waiter);
+        reject(signal?.reason);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#waiters.add(waiter);
+    });
   }
 
   async *[Symbol.asyncIterator](): AsyncGenerator<QuicTransport, void, undefined> {
@@ -102,8 +133,8 @@ export class QuicServer {
     const endpoint = this.#endpoint;
     if (this.#state === 'listening') {
       this.#state = 'closing';
-      for (const resolve of this.#waiters) resolve(null);
-      this.#waiters = [];
+      for (const resolve of [...this.#waiters]) resolve(null);
+      this.#waiters.clear();
       this.#ready.length = 0;
       for (const session of [...this.#sessions]) session.close({ closeCode: 0, reason: 'server closing' });
       endpoint?.closeWhenIdle();
@@ -113,9 +144,17 @@ export class QuicServer {
     this.#state = 'closed';
   }
 
+  /** `await using server = …`: closes the server (see `close()`). */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
   #deliver(session: QuicTransport): void {
-    const waiter = this.#waiters.shift();
-    if (waiter) waiter(session);
-    else this.#ready.push(session);
+    if (channels.serverAccept.hasSubscribers) channels.serverAccept.publish({ server: this, session });
+    const waiter = this.#waiters.values().next().value;
+    if (waiter) {
+      this.#waiters.delete(waiter);
+      waiter(session);
+    } else this.#ready.push(session);
   }
 }

@@ -5,12 +5,14 @@
  */
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
+import { channels } from './diagnostics.js';
 import { Endpoint, type ConnectionOwner } from './endpoint.js';
 import { MAX_QUIC_CODE, QuicTransportError, type QuicCode } from './errors.js';
-import { Ev, closeResult, fromNative, type CloseResult } from './native.js';
-import { clientOptions, type QuicTransportOptions } from './options.js';
-import { createReceiveStream } from './streams/receive-stream.js';
-import { createSendStream } from './streams/send-stream.js';
+import { Ev, closeResult, fromNative, type BindingStats, type CloseResult } from './native.js';
+import { clientOptions, signalOption, type QuicTransportOptions, type ResolvedDatagrams } from './options.js';
+import { QuicDatagramDuplexStream, type DatagramHost, type QuicDatagramStats } from './streams/datagrams.js';
+import { createReceiveStream, type QuicReceiveStream } from './streams/receive-stream.js';
+import { createSendStream, urgencyOf, validSendOrder, type QuicSendStream } from './streams/send-stream.js';
 import type { StreamHost, StreamSide } from './streams/stream-host.js';
 
 /** How a session ended cleanly. */
@@ -21,8 +23,67 @@ export interface QuicCloseInfo {
 
 /** A bidirectional stream: bytes in, bytes out. */
 export interface QuicBidirectionalStream {
-  readable: ReadableStream<Uint8Array>;
-  writable: WritableStream<Uint8Array>;
+  readable: QuicReceiveStream;
+  writable: QuicSendStream;
+}
+
+/** Options of `createBidirectionalStream()` and `createUnidirectionalStream()`. */
+export interface QuicStreamOptions {
+  /** Streams with a higher sendOrder are sent first. Default 0. */
+  sendOrder?: number;
+  /**
+   * When the peer's stream limit is reached: `false` (default, as in WebTransport) rejects at
+   * once with `ERR_QUIC_STREAM_LIMIT`; `true` waits until the peer grants more (MAX_STREAMS).
+   */
+  waitUntilAvailable?: boolean;
+  /** Stops waiting for the stream (rejects with the signal's reason). */
+  signal?: AbortSignal;
+}
+
+/**
+ * Connection statistics: the W3C `WebTransportConnectionStats` fields, then what quiche knows
+ * besides. Times in milliseconds, rates in bits per second unless the name says bytes.
+ */
+export interface QuicTransportStats {
+  bytesSent: number;
+  packetsSent: number;
+  bytesLost: number;
+  packetsLost: number;
+  bytesReceived: number;
+  packetsReceived: number;
+  smoothedRtt: number;
+  rttVariation: number;
+  /** `null` before the first RTT sample. */
+  minRtt: number | null;
+  /** quiche's delivery-rate estimate in bits per second; `null` before it has one. */
+  estimatedSendRate: number | null;
+  /** Some writer (stream or datagrams) waits for flow or congestion control to let more out. */
+  atSendCapacity: boolean;
+  datagrams: QuicDatagramStats;
+  /** Bytes in packets the peer acknowledged. */
+  bytesAcknowledged: number;
+  packetsRetransmitted: number;
+  /** Packets declared lost that turned out to have arrived. */
+  packetsSpuriouslyLost: number;
+  streamBytesRetransmitted: number;
+  /** `null` before the first RTT sample. */
+  maxRtt: number | null;
+  /** Congestion window, bytes. */
+  congestionWindow: number;
+  /** Path MTU in use, bytes. */
+  pathMtu: number;
+  /** Delivery rate, bytes per second. */
+  deliveryRate: number;
+  /** Probe timeouts so far. */
+  ptoCount: number;
+  datagramsSent: number;
+  datagramsReceived: number;
+  /** Network paths the connection has used. */
+  paths: number;
+  streamsResetLocal: number;
+  streamsResetRemote: number;
+  streamsStoppedLocal: number;
+  streamsStoppedRemote: number;
 }
 
 /** A socket address. */
@@ -50,6 +111,7 @@ export interface ServerSideInit {
   endpoint: Endpoint;
   handle: number;
   handshakeTimeout: number;
+  datagrams: ResolvedDatagrams;
   onEstablished(session: QuicTransport): void;
   onEnd(session: QuicTransport): void;
   /** Filled in by the constructor: where the endpoint delivers this connection's events. */
@@ -119,7 +181,9 @@ export class QuicTransport {
   /** Bidirectional streams the peer opens. */
   readonly incomingBidirectionalStreams: ReadableStream<QuicBidirectionalStream>;
   /** Unidirectional streams the peer opens. */
-  readonly incomingUnidirectionalStreams: ReadableStream<ReadableStream<Uint8Array>>;
+  readonly incomingUnidirectionalStreams: ReadableStream<QuicReceiveStream>;
+  /** Unreliable datagrams (RFC 9221), shaped like W3C `WebTransportDatagramDuplexStream`. */
+  readonly datagrams: QuicDatagramDuplexStream;
 
   #state: State = 'connecting';
   #endpoint: Endpoint | undefined;
@@ -128,8 +192,13 @@ export class QuicTransport {
   readonly #streams = new Map<number, StreamEntry>();
   #nextBidi: number;
   #nextUni: number;
-  #creditWaiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
+  readonly #creditWaiters = new Set<{ resolve: () => void; reject: (e: unknown) => void }>();
   #protocol = '';
+  #info: { serverName?: string; peerCertificateChain: Uint8Array[]; resumed: boolean; traceId: string } | undefined;
+  /** The last counters read before the connection was released. */
+  #finalStats: BindingStats | undefined;
+  readonly #openedAt = performance.now();
+  #signal: { signal: AbortSignal; onAbort: () => void } | undefined;
   #remote: QuicAddress | undefined;
   #handshakeTimer: NodeJS.Timeout | undefined;
   #server: ServerSideInit | undefined;
@@ -141,7 +210,7 @@ export class QuicTransport {
   #rejectClosed!: (e: unknown) => void;
   #resolveDraining!: () => void;
   #incomingBidi!: ReadableStreamDefaultController<QuicBidirectionalStream>;
-  #incomingUni!: ReadableStreamDefaultController<ReadableStream<Uint8Array>>;
+  #incomingUni!: ReadableStreamDefaultController<QuicReceiveStream>;
   readonly #host: StreamHost;
 
   /**
@@ -179,8 +248,23 @@ export class QuicTransport {
       get handle() {
         return self.#handle;
       },
+      session: this,
       sideDone: (id) => this.#sideDone(id),
     };
+    const datagramHost: DatagramHost = {
+      get endpoint() {
+        return self.#endpoint;
+      },
+      get handle() {
+        return self.#handle;
+      },
+      get connected() {
+        return self.#state === 'connected';
+      },
+      session: this,
+    };
+    this.datagrams = new QuicDatagramDuplexStream(datagramHost, (server ?? resolved)?.datagrams as ResolvedDatagrams);
+    if (channels.sessionOpen.hasSubscribers) channels.sessionOpen.publish({ session: this, side: this.#side });
     const owner: ConnectionOwner = { onEvent: (kind, id) => this.#onEvent(kind, id) };
     if (server) {
       this.#server = server;
@@ -189,8 +273,25 @@ export class QuicTransport {
       server.owner = owner;
       this.#startHandshakeTimer(server.handshakeTimeout);
     } else if (target && resolved) {
-      void this.#connect(target, resolved, owner);
+      const signal = resolved.signal;
+      if (signal?.aborted) this.#abort(signal.reason);
+      else {
+        if (signal) {
+          const onAbort = () => this.#abort(signal.reason);
+          signal.addEventListener('abort', onAbort, { once: true });
+          this.#signal = { signal, onAbort };
+        }
+        void this.#connect(target, resolved, owner);
+      }
     }
+  }
+
+  get #side(): 'client' | 'server' {
+    return this.#isServer ? 'server' : 'client';
+  }
+
+  #abort(reason: unknown): void {
+    this.#fail(new QuicTransportError('the session was aborted', { code: 'ERR_QUIC_ABORTED', cause: reason }));
   }
 
   /** The negotiated application protocol (ALPN); empty until `ready`. */
@@ -208,20 +309,57 @@ export class QuicTransport {
     return this.#endpoint?.local;
   }
 
-  /** Opens a bidirectional stream, waiting for the peer's stream credit when it is used up. */
-  async createBidirectionalStream(): Promise<QuicBidirectionalStream> {
-    const id = await this.#openStream(true);
-    const entry = this.#addStream(id, true, true);
-    return {
-      readable: entry.readable as ReadableStream<Uint8Array>,
-      writable: entry.writable as WritableStream<Uint8Array>,
-    };
+  /** The server name (SNI) the client sent, once `ready`. */
+  get serverName(): string | undefined {
+    return this.#info?.serverName;
   }
 
-  /** Opens a unidirectional (send-only) stream. */
-  async createUnidirectionalStream(): Promise<WritableStream<Uint8Array>> {
-    const id = await this.#openStream(false);
-    return this.#addStream(id, false, true).writable as WritableStream<Uint8Array>;
+  /** The peer's certificate chain as it sent it (DER, leaf first), once `ready`; empty if it sent none. */
+  get peerCertificateChain(): Uint8Array[] {
+    return this.#info ? [...this.#info.peerCertificateChain] : [];
+  }
+
+  /** Whether the TLS session was resumed (quichex does not resume sessions yet: false). */
+  get resumed(): boolean {
+    return this.#info?.resumed ?? false;
+  }
+
+  /** quiche's trace id of the connection (names qlog files), once `ready`. */
+  get traceId(): string | undefined {
+    return this.#info?.traceId;
+  }
+
+  /**
+   * Opens a bidirectional stream. When the peer's stream limit is reached it rejects with
+   * `ERR_QUIC_STREAM_LIMIT`, or with `waitUntilAvailable: true` waits for more credit.
+   */
+  async createBidirectionalStream(options?: QuicStreamOptions): Promise<QuicBidirectionalStream> {
+    const o = streamOptions(options);
+    const id = await this.#openStream(true, o);
+    const entry = this.#addStream(id, true, true, o.sendOrder);
+    return { readable: entry.readable as QuicReceiveStream, writable: entry.writable as QuicSendStream };
+  }
+
+  /** Opens a unidirectional (send-only) stream; options as for `createBidirectionalStream`. */
+  async createUnidirectionalStream(options?: QuicStreamOptions): Promise<QuicSendStream> {
+    const o = streamOptions(options);
+    const id = await this.#openStream(false, o);
+    return this.#addStream(id, false, true, o.sendOrder).writable as QuicSendStream;
+  }
+
+  /** Connection statistics (see `QuicTransportStats`); after the end, the last counters. */
+  async getStats(): Promise<QuicTransportStats> {
+    const endpoint = this.#endpoint;
+    const raw = endpoint && this.#handle >= 0 ? endpoint.native.stats(this.#handle) : this.#finalStats;
+    let blocked = this.datagrams.blocked;
+    for (const entry of this.#streams.values()) blocked ||= entry.send?.blocked === true;
+    return transportStats(raw, blocked, this.datagrams.counts);
+  }
+
+  /** `await using transport = …`: closes the session and waits until it is closed. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    await this.closed.catch(noop);
   }
 
   /**
@@ -294,21 +432,46 @@ export class QuicTransport {
     }, ms);
   }
 
-  async #openStream(bidi: boolean): Promise<number> {
+  async #openStream(bidi: boolean, options: ResolvedStreamOptions): Promise<number> {
+    const { signal } = options;
     if (this.#state === 'connecting') await this.ready;
     for (;;) {
+      signal?.throwIfAborted();
       this.#assertOpen();
       const id = bidi ? this.#nextBidi : this.#nextUni;
       const endpoint = this.#endpoint as Endpoint;
-      if (endpoint.native.streamOpen(this.#handle, id)) {
+      // The id is taken only once quiche has opened the stream: a refusal leaves it for the next try.
+      if (endpoint.native.streamOpen(this.#handle, id, urgencyOf(options.sendOrder))) {
         if (bidi) this.#nextBidi += 4;
         else this.#nextUni += 4;
         return id;
       }
-      // The peer's stream limit is reached; a STREAMS event wakes us when it grants more.
+      const kind = bidi ? 'bidirectional' : 'unidirectional';
+      if (!options.waitUntilAvailable) {
+        throw new QuicTransportError(`the peer's limit of ${kind} streams is reached`, {
+          code: 'ERR_QUIC_STREAM_LIMIT',
+        });
+      }
+      // A STREAMS event wakes us when the peer grants more.
       endpoint.flushSoon();
-      await new Promise<void>((resolve, reject) => this.#creditWaiters.push({ resolve, reject }));
+      await this.#creditGranted(signal);
     }
+  }
+
+  #creditGranted(signal: AbortSignal | undefined): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const done = () => {
+        this.#creditWaiters.delete(waiter);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const waiter = {
+        resolve: () => (done(), resolve()),
+        reject: (e: unknown) => (done(), reject(e)),
+      };
+      const onAbort = () => waiter.reject(signal?.reason);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#creditWaiters.add(waiter);
+    });
   }
 
   #assertOpen(): void {
@@ -320,9 +483,10 @@ export class QuicTransport {
     id: number,
     readable: boolean,
     writable: boolean,
-  ): { readable?: ReadableStream<Uint8Array>; writable?: WritableStream<Uint8Array> } {
+    sendOrder = 0,
+  ): { readable?: QuicReceiveStream; writable?: QuicSendStream } {
     const entry: StreamEntry = { sides: 0 };
-    const out: { readable?: ReadableStream<Uint8Array>; writable?: WritableStream<Uint8Array> } = {};
+    const out: { readable?: QuicReceiveStream; writable?: QuicSendStream } = {};
     if (readable) {
       const r = createReceiveStream(this.#host, id);
       entry.recv = r.side;
@@ -330,18 +494,25 @@ export class QuicTransport {
       out.readable = r.readable;
     }
     if (writable) {
-      const w = createSendStream(this.#host, id);
+      const w = createSendStream(this.#host, id, sendOrder);
       entry.send = w.side;
       entry.sides++;
       out.writable = w.writable;
     }
     this.#streams.set(id, entry);
+    if (channels.streamOpen.hasSubscribers) {
+      const initiator = (id & 1) === (this.#isServer ? 1 : 0) ? 'local' : 'remote';
+      channels.streamOpen.publish({ session: this, streamId: id, bidirectional: (id & 2) === 0, initiator });
+    }
     return out;
   }
 
   #sideDone(id: number): void {
     const entry = this.#streams.get(id);
-    if (entry && --entry.sides === 0) this.#streams.delete(id);
+    if (entry && --entry.sides === 0) {
+      this.#streams.delete(id);
+      if (channels.streamClose.hasSubscribers) channels.streamClose.publish({ session: this, streamId: id });
+    }
   }
 
   #onEvent(kind: number, id: number): void {
@@ -354,14 +525,21 @@ export class QuicTransport {
         return this.#streams.get(id)?.send?.wake();
       case Ev.Streams:
         return this.#wakeCreditWaiters();
+      case Ev.Datagrams:
+        return this.datagrams.onDatagrams();
+      case Ev.DatagramsWritable:
+        return this.datagrams.onWritable();
       case Ev.Draining:
         this.#resolveDraining();
         return this.#settle(closeResult((this.#endpoint as Endpoint).native.closeInfo(this.#handle)));
-      case Ev.Closed:
+      case Ev.Closed: {
+        const native = (this.#endpoint as Endpoint).native;
         this.#resolveDraining();
-        this.#settle(closeResult((this.#endpoint as Endpoint).native.closeInfo(this.#handle)));
+        this.#finalStats = native.stats(this.#handle);
+        this.#settle(closeResult(native.closeInfo(this.#handle)));
         this.#handle = -1;
         return;
+      }
     }
   }
 
@@ -371,12 +549,23 @@ export class QuicTransport {
     const endpoint = this.#endpoint as Endpoint;
     const info = endpoint.native.info(this.#handle);
     this.#protocol = info.protocol;
+    this.#info = {
+      serverName: info.serverName ?? undefined,
+      peerCertificateChain: info.peerCertificateChain.map((der) => new Uint8Array(der)),
+      resumed: info.resumed,
+      traceId: info.traceId,
+    };
     if (this.#isServer) {
       const peer = endpoint.native.peerAddress(this.#handle);
       this.#remote = { address: peer.host, port: peer.port, family: isIP(peer.host) === 6 ? 'IPv6' : 'IPv4' };
     }
     this.#state = 'connected';
     this.#resolveReady();
+    this.datagrams.onConnected();
+    if (channels.sessionHandshake.hasSubscribers) {
+      const durationMs = performance.now() - this.#openedAt;
+      channels.sessionHandshake.publish({ session: this, side: this.#side, protocol: this.#protocol, durationMs });
+    }
     this.#server?.onEstablished(this);
   }
 
@@ -388,7 +577,7 @@ export class QuicTransport {
       const s = this.#addStream(id, true, bidi);
       try {
         if (bidi) this.#incomingBidi.enqueue(s as QuicBidirectionalStream);
-        else this.#incomingUni.enqueue(s.readable as ReadableStream<Uint8Array>);
+        else this.#incomingUni.enqueue(s.readable as QuicReceiveStream);
       } catch {
         // The user cancelled the incoming streams: nobody will read this one, so refuse it
         // (STOP_SENDING, and RESET_STREAM for our half of a bidirectional one).
@@ -402,9 +591,7 @@ export class QuicTransport {
   }
 
   #wakeCreditWaiters(): void {
-    const waiters = this.#creditWaiters;
-    this.#creditWaiters = [];
-    for (const w of waiters) w.resolve();
+    for (const w of [...this.#creditWaiters]) w.resolve();
   }
 
   #settle(result: CloseResult): void {
@@ -436,6 +623,8 @@ export class QuicTransport {
     });
     this.#cleanup(error, true);
     this.#resolveClosed(info);
+    if (channels.sessionClose.hasSubscribers)
+      channels.sessionClose.publish({ session: this, side: this.#side, closeInfo: info });
   }
 
   /** Abrupt end: `ready` (if pending) and `closed` reject with `error`. */
@@ -451,6 +640,7 @@ export class QuicTransport {
     if (wasConnecting) this.#rejectReady(error);
     this.#cleanup(error, false);
     this.#rejectClosed(error);
+    if (channels.sessionClose.hasSubscribers) channels.sessionClose.publish({ session: this, side: this.#side, error });
   }
 
   #cleanup(error: QuicTransportError, clean: boolean): void {
@@ -462,8 +652,10 @@ export class QuicTransport {
       entry.send?.fail(error);
     }
     this.#streams.clear();
-    for (const w of this.#creditWaiters) w.reject(error);
-    this.#creditWaiters = [];
+    for (const w of [...this.#creditWaiters]) w.reject(error);
+    this.datagrams.end(error, clean);
+    if (this.#signal) this.#signal.signal.removeEventListener('abort', this.#signal.onAbort);
+    this.#signal = undefined;
     for (const incoming of [this.#incomingBidi, this.#incomingUni]) {
       try {
         if (clean) incoming.close();
@@ -480,6 +672,70 @@ export class QuicTransport {
 export function createServerSession(init: ServerSideInit): { session: QuicTransport; owner: ConnectionOwner } {
   const session = new QuicTransport(kServerSide as unknown as string, init as unknown as QuicTransportOptions);
   return { session, owner: init.owner as ConnectionOwner };
+}
+
+interface ResolvedStreamOptions {
+  sendOrder: number;
+  waitUntilAvailable: boolean;
+  signal?: AbortSignal;
+}
+
+function streamOptions(options: unknown): ResolvedStreamOptions {
+  if (options === undefined) return { sendOrder: 0, waitUntilAvailable: false };
+  if (typeof options !== 'object' || options === null) throw new TypeError('stream options must be an object');
+  const o = options as Record<string, unknown>;
+  if (o.waitUntilAvailable !== undefined && typeof o.waitUntilAvailable !== 'boolean')
+    throw new TypeError(`options.waitUntilAvailable must be a boolean, got ${typeof o.waitUntilAvailable}`);
+  return {
+    sendOrder: validSendOrder(o.sendOrder),
+    waitUntilAvailable: o.waitUntilAvailable === true,
+    signal: signalOption(o.signal, 'options.signal'),
+  };
+}
+
+function transportStats(
+  raw: BindingStats | undefined,
+  atSendCapacity: boolean,
+  counts: Omit<QuicDatagramStats, 'lostOutgoing'>,
+): QuicTransportStats {
+  // Before the connection exists nothing was sent or received: zeros are the truth then.
+  const s = raw ?? ({} as Partial<BindingStats>);
+  const n = (v: number | undefined) => v ?? 0;
+  const sample = (v: number | undefined) => (v === undefined || v < 0 ? null : v);
+  return {
+    bytesSent: n(s.bytesSent),
+    packetsSent: n(s.packetsSent),
+    bytesLost: n(s.bytesLost),
+    packetsLost: n(s.packetsLost),
+    bytesReceived: n(s.bytesReceived),
+    packetsReceived: n(s.packetsReceived),
+    smoothedRtt: n(s.smoothedRtt),
+    rttVariation: n(s.rttVariation),
+    minRtt: sample(s.minRtt),
+    estimatedSendRate: s.deliveryRate ? s.deliveryRate * 8 : null,
+    atSendCapacity,
+    datagrams: {
+      ...counts,
+      droppedIncoming: counts.droppedIncoming + n(s.datagramsDroppedNative),
+      lostOutgoing: n(s.datagramsLost),
+    },
+    bytesAcknowledged: n(s.bytesAcknowledged),
+    packetsRetransmitted: n(s.packetsRetransmitted),
+    packetsSpuriouslyLost: n(s.packetsSpuriouslyLost),
+    streamBytesRetransmitted: n(s.streamBytesRetransmitted),
+    maxRtt: sample(s.maxRtt),
+    congestionWindow: n(s.congestionWindow),
+    pathMtu: n(s.pathMtu),
+    deliveryRate: n(s.deliveryRate),
+    ptoCount: n(s.ptoCount),
+    datagramsSent: n(s.datagramsSent),
+    datagramsReceived: n(s.datagramsReceived),
+    paths: n(s.paths),
+    streamsResetLocal: n(s.streamsResetLocal),
+    streamsResetRemote: n(s.streamsResetRemote),
+    streamsStoppedLocal: n(s.streamsStoppedLocal),
+    streamsStoppedRemote: n(s.streamsStoppedRemote),
+  };
 }
 
 async function resolve(host: string): Promise<string> {

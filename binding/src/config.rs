@@ -5,6 +5,7 @@ use boring::x509::X509;
 use boring::{asn1::Asn1Time, pkey::PKey, ssl::SslAlert};
 use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
+use std::fs::{File, OpenOptions};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -60,6 +61,18 @@ pub struct BindingConfig {
     pub retry: bool,
     /// Server: most connections at once; more are refused.
     pub max_connections: u32,
+    /// Offer and accept QUIC DATAGRAM frames (RFC 9221).
+    pub datagrams: bool,
+    /// Let quiche pace its sends (it also shapes congestion control).
+    pub pacing: bool,
+    /// Milliseconds: the RTT assumed before the first sample.
+    pub initial_rtt: f64,
+    /// Milliseconds between keep-alive PINGs once established; 0 for none.
+    pub keep_alive_interval: f64,
+    /// Append TLS secrets to this file, in the SSLKEYLOGFILE format.
+    pub keylog: Option<String>,
+    /// Write one qlog file per connection into this directory.
+    pub qlog_dir: Option<String>,
 }
 
 /// A built quiche configuration plus what the endpoint reports about its certificate.
@@ -69,7 +82,16 @@ pub struct Built {
     pub cert_hash: Option<Vec<u8>>,
     /// The server's leaf certificate, PEM.
     pub cert_pem: Option<String>,
+    /// The open key log file, shared by every connection of the endpoint.
+    pub keylog: Option<File>,
 }
+
+/// quiche's queue of received DATAGRAMs. JS empties it every turn; when it is full quiche drops
+/// the oldest, which the endpoint counts. The user-visible limits are enforced in JS.
+pub const DGRAM_RECV_QUEUE: usize = 4096;
+/// quiche's queue of DATAGRAMs to send. JS keeps the rest (ordered, with their age) and feeds
+/// quiche as it empties, so that outgoing limits, ages and send order stay in JS's hands.
+pub const DGRAM_SEND_QUEUE: usize = 64;
 
 pub fn build(c: &BindingConfig) -> Result<Built> {
     let mut tls =
@@ -107,11 +129,26 @@ pub fn build(c: &BindingConfig) -> Result<Built> {
     q.set_max_send_udp_payload_size(c.max_udp_payload_size as usize);
     q.set_disable_active_migration(c.disable_active_migration);
     q.grease(c.grease);
-    q.set_initial_rtt(Duration::from_millis(100));
+    q.set_initial_rtt(Duration::from_secs_f64(c.initial_rtt / 1000.0));
+    q.enable_pacing(c.pacing);
+    q.enable_dgram(c.datagrams, DGRAM_RECV_QUEUE, DGRAM_SEND_QUEUE);
+    let keylog = match &c.keylog {
+        Some(path) => {
+            q.log_keys();
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| js_error("ERR_QUIC_LOG_FILE", format!("keylog {path}: {e}")))?;
+            Some(file)
+        }
+        None => None,
+    };
     Ok(Built {
         quiche: q,
         cert_hash,
         cert_pem,
+        keylog,
     })
 }
 

@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use quiche::ConnectionId;
 
@@ -14,6 +14,9 @@ pub const EV_WRITABLE: u32 = 4;
 pub const EV_STREAMS: u32 = 5;
 pub const EV_DRAINING: u32 = 6;
 pub const EV_CLOSED: u32 = 7;
+pub const EV_DATAGRAMS: u32 = 8;
+pub const EV_DATAGRAMS_WRITABLE: u32 = 9;
+pub const EV_REFUSED: u32 = 10;
 
 /// `(kind, handle, stream id)`.
 pub type Event = (u32, u32, u64);
@@ -40,6 +43,13 @@ pub struct Conn {
     pub queued_send: bool,
     /// JS waits for credit to open a stream.
     pub want_streams: bool,
+    /// JS waits for room in quiche's DATAGRAM send queue.
+    want_dgram_send: bool,
+    /// Received DATAGRAMs quiche dropped because its queue was full.
+    pub dgram_dropped: u64,
+    /// Interval of keep-alive PINGs, and when the next one is due.
+    pub keep_alive: Option<Duration>,
+    pub keep_alive_at: Option<Instant>,
     want_read: HashSet<u64>,
     want_write: HashSet<u64>,
     /// STOP_SENDING codes of waiting streams quiche collected before JS wrote again.
@@ -66,6 +76,10 @@ impl Conn {
             queued_check: false,
             queued_send: false,
             want_streams: false,
+            want_dgram_send: false,
+            dgram_dropped: 0,
+            keep_alive: None,
+            keep_alive_at: None,
             want_read: HashSet::new(),
             want_write: HashSet::new(),
             stopped: HashMap::new(),
@@ -157,6 +171,73 @@ impl Conn {
         let _ = self.q.stream_shutdown(id, dir, code);
     }
 
+    /// Queues one DATAGRAM. Returns 0 when queued, -1 when quiche's queue is full (JS gets a
+    /// DATAGRAMS_WRITABLE event later), -2 when it is larger than the path allows, -3 when the
+    /// peer does not accept DATAGRAMs (or the handshake has not told us yet).
+    pub fn dgram_send(&mut self, buf: &[u8]) -> f64 {
+        match self.q.dgram_send(buf) {
+            Ok(()) => 0.0,
+            Err(quiche::Error::Done) => {
+                self.want_dgram_send = true;
+                -1.0
+            }
+            Err(quiche::Error::BufferTooShort) => -2.0,
+            Err(_) => -3.0,
+        }
+    }
+
+    /// Moves received DATAGRAMs back to back into `out`, their lengths into `lens`, while both
+    /// have room. Returns how many it moved.
+    pub fn dgram_recv(&mut self, out: &mut [u8], lens: &mut [u32]) -> u32 {
+        let (mut off, mut n) = (0, 0);
+        while n < lens.len() {
+            let Some(len) = self.q.dgram_recv_front_len() else {
+                break;
+            };
+            if out.len() - off < len {
+                break;
+            }
+            match self.q.dgram_recv(&mut out[off..off + len]) {
+                Ok(got) => {
+                    lens[n] = got as u32;
+                    off += got;
+                    n += 1;
+                }
+                Err(_) => break,
+            }
+        }
+        n as u32
+    }
+
+    /// The next instant this connection needs `on_timeout`: quiche's timers or a keep-alive.
+    pub fn next_deadline(&mut self) -> Option<Instant> {
+        let closing = self.q.is_closed() || self.q.is_draining() || self.q.local_error().is_some();
+        match self.keep_alive {
+            Some(every) if !closing && self.q.is_established() => {
+                let at = *self
+                    .keep_alive_at
+                    .get_or_insert_with(|| Instant::now() + every);
+                Some(self.q.timeout_instant().map_or(at, |t| t.min(at)))
+            }
+            _ => {
+                self.keep_alive_at = None;
+                self.q.timeout_instant()
+            }
+        }
+    }
+
+    /// Runs quiche's expired timers, and sends a PING when a keep-alive is due.
+    pub fn on_timeout(&mut self, now: Instant) {
+        if let (Some(every), Some(at)) = (self.keep_alive, self.keep_alive_at) {
+            if at <= now {
+                // Any ack-eliciting packet resets both sides' idle timers.
+                let _ = self.q.send_ack_eliciting();
+                self.keep_alive_at = Some(now + every);
+            }
+        }
+        self.q.on_timeout();
+    }
+
     /// Whether a readable stream id is one the peer opened and JS has not heard of yet.
     fn is_new_peer_stream(&mut self, id: u64, is_server: bool) -> bool {
         if (id & 1) == u64::from(is_server) {
@@ -225,6 +306,13 @@ impl Conn {
         {
             self.want_streams = false;
             events.push_back((EV_STREAMS, h, 0));
+        }
+        if self.q.dgram_recv_queue_len() > 0 {
+            events.push_back((EV_DATAGRAMS, h, 0));
+        }
+        if self.want_dgram_send && !self.q.is_dgram_send_queue_full() {
+            self.want_dgram_send = false;
+            events.push_back((EV_DATAGRAMS_WRITABLE, h, 0));
         }
         if self.reported & REPORTED_DRAINING == 0 && self.q.is_draining() {
             self.reported |= REPORTED_DRAINING;

@@ -9,16 +9,20 @@
 //! 4. repeat 2–3 while either produced anything, then re-arm the timer from `timeout`.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::fs::File;
+use std::io::BufWriter;
 use std::net::{IpAddr, SocketAddr};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use napi::bindgen_prelude::{BigInt, Buffer, Float64ArraySlice, Uint32ArraySlice, Uint8ArraySlice};
 use napi_derive::napi;
 use quiche::ConnectionId;
 
-use crate::config::{build, BindingConfig};
-use crate::connection::{Conn, Event, EV_NEW};
+use crate::config::{build, BindingConfig, DGRAM_RECV_QUEUE};
+use crate::connection::{Conn, Event, EV_NEW, EV_REFUSED};
 use crate::error::{from_quiche, js_error, Result};
+use crate::stats::BindingStats;
 
 /// Length of the connection IDs this endpoint issues.
 const CID_LEN: usize = 16;
@@ -46,6 +50,9 @@ pub struct BindingConnInfo {
     pub protocol: String,
     pub server_name: Option<String>,
     pub peer_certificate: Option<Buffer>,
+    /// The peer's chain as sent, leaf first (DER each).
+    pub peer_certificate_chain: Vec<Buffer>,
+    pub resumed: bool,
     pub trace_id: String,
 }
 
@@ -80,6 +87,9 @@ pub struct BindingEndpoint {
     token_key: ring::hmac::Key,
     cert_hash: Option<Vec<u8>>,
     cert_pem: Option<String>,
+    keep_alive: Option<Duration>,
+    keylog: Option<File>,
+    qlog_dir: Option<PathBuf>,
 }
 
 fn parse_addr(host: &str, port: u32) -> Result<SocketAddr> {
@@ -142,6 +152,10 @@ impl BindingEndpoint {
             token_key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &secret),
             cert_hash: built.cert_hash,
             cert_pem: built.cert_pem,
+            keep_alive: (config.keep_alive_interval > 0.0)
+                .then(|| Duration::from_secs_f64(config.keep_alive_interval / 1000.0)),
+            keylog: built.keylog,
+            qlog_dir: config.qlog_dir.map(PathBuf::from),
         })
     }
 
@@ -189,7 +203,8 @@ impl BindingEndpoint {
             &mut self.config,
         )
         .map_err(|e| from_quiche("connect", e))?;
-        Ok(self.insert(Conn::new(q, peer, false), vec![scid]))
+        let conn = self.new_conn(q, peer, false);
+        Ok(self.insert(conn, vec![scid]))
     }
 
     /// Takes in one datagram. Returns the length of a stateless reply (version negotiation or
@@ -226,6 +241,10 @@ impl BindingEndpoint {
             None => return Ok(0),
         };
         if let Some(conn) = self.slots[h as usize].as_mut() {
+            // quiche drops the oldest received DATAGRAM when its queue is full and counts
+            // nothing: count here, around the packets that could overflow it.
+            let watch = DGRAM_RECV_QUEUE - conn.q.dgram_recv_queue_len() <= data.len() / 2;
+            let before = watch.then(|| (conn.q.dgram_recv_queue_len(), conn.q.stats().dgram_recv));
             // A packet that fails to decrypt or parse is dropped by quiche; one that breaks
             // the protocol closes this connection. Either way the endpoint goes on.
             let _ = conn.q.recv(
@@ -235,6 +254,12 @@ impl BindingEndpoint {
                     to: self.local,
                 },
             );
+            if let Some((queued, received)) = before {
+                let arrived = conn.q.stats().dgram_recv - received;
+                let kept =
+                    conn.q.dgram_recv_queue_len() - queued.min(conn.q.dgram_recv_queue_len());
+                conn.dgram_dropped += arrived.saturating_sub(kept) as u64;
+            }
             if conn.hidden {
                 // Refused (maxConnections): closed only once quiche has the client's Initial
                 // keys, so that the client gets CONNECTION_CLOSE instead of silence.
@@ -256,7 +281,7 @@ impl BindingEndpoint {
             self.deadlines.pop_first();
             if let Some(conn) = self.slots[h as usize].as_mut() {
                 conn.deadline = None;
-                conn.q.on_timeout();
+                conn.on_timeout(now);
             }
             self.touch(h);
         }
@@ -389,10 +414,11 @@ impl BindingEndpoint {
         Ok(())
     }
 
-    /// Opens a local stream so that it counts against the peer's limit. Returns false when the
-    /// limit is reached; a STREAMS event follows when the peer grants more.
+    /// Opens a local stream so that it counts against the peer's limit, with send priority
+    /// `urgency` (0 most urgent … 255; quiche's default is 127). Returns false when the limit is
+    /// reached; a STREAMS event follows when the peer grants more.
     #[napi(catch_unwind)]
-    pub fn stream_open(&mut self, h: u32, id: i64) -> Result<bool> {
+    pub fn stream_open(&mut self, h: u32, id: i64, urgency: u32) -> Result<bool> {
         let conn = self.conn(h)?;
         let bidi = id & 2 == 0;
         let left = if bidi {
@@ -405,9 +431,71 @@ impl BindingEndpoint {
             return Ok(false);
         }
         conn.q
-            .stream_priority(id as u64, 127, true)
+            .stream_priority(id as u64, urgency.min(255) as u8, true)
             .map_err(|e| from_quiche("stream", e))?;
         Ok(true)
+    }
+
+    /// Changes a stream's send priority (see `stream_open`). A finished stream is left alone.
+    #[napi(catch_unwind)]
+    pub fn stream_set_priority(&mut self, h: u32, id: i64, urgency: u32) -> Result<()> {
+        let _ = self
+            .conn(h)?
+            .q
+            .stream_priority(id as u64, urgency.min(255) as u8, true);
+        Ok(())
+    }
+
+    /// Bytes received in order on a stream and not yet read.
+    #[napi(catch_unwind)]
+    pub fn stream_readable_len(&mut self, h: u32, id: i64) -> Result<f64> {
+        Ok(self.conn(h)?.q.stream_readable_len(id as u64, usize::MAX) as f64)
+    }
+
+    /// Whether quiche has collected the stream: every byte sent on it, FIN included, was
+    /// acknowledged (and, for a bidirectional stream, the peer's side is finished too).
+    #[napi(catch_unwind)]
+    pub fn stream_collected(&mut self, h: u32, id: i64) -> Result<bool> {
+        let q = &mut self.conn(h)?.q;
+        let gone = matches!(
+            q.stream_capacity(id as u64),
+            Err(quiche::Error::InvalidStreamState(_))
+        );
+        Ok(gone && q.stream_closed(id as u64))
+    }
+
+    /// See `Conn::dgram_send`.
+    #[napi(catch_unwind)]
+    pub fn dgram_send(&mut self, h: u32, buf: Uint8ArraySlice) -> Result<f64> {
+        let r = self.conn(h)?.dgram_send(&buf);
+        self.touch(h);
+        Ok(r)
+    }
+
+    /// See `Conn::dgram_recv`.
+    #[napi(catch_unwind)]
+    pub fn dgram_recv(
+        &mut self,
+        h: u32,
+        mut out: Uint8ArraySlice,
+        mut lens: Uint32ArraySlice,
+    ) -> Result<u32> {
+        // SAFETY: as in `recv`.
+        let (out, lens) = unsafe { (out.as_mut(), lens.as_mut()) };
+        Ok(self.conn(h)?.dgram_recv(out, lens))
+    }
+
+    /// The largest DATAGRAM payload the peer accepts on the current path; 0 when it accepts none
+    /// (or the handshake has not said yet).
+    #[napi(catch_unwind)]
+    pub fn dgram_max_size(&mut self, h: u32) -> Result<u32> {
+        Ok(self.conn(h)?.q.dgram_max_writable_len().unwrap_or(0) as u32)
+    }
+
+    /// A snapshot of the connection's counters.
+    #[napi(catch_unwind)]
+    pub fn stats(&mut self, h: u32) -> Result<BindingStats> {
+        Ok(BindingStats::of(self.conn(h)?))
     }
 
     /// The code of the last reset or stop a stream call reported (-2).
@@ -440,6 +528,13 @@ impl BindingEndpoint {
             protocol: String::from_utf8_lossy(q.application_proto()).into_owned(),
             server_name: q.server_name().map(str::to_owned),
             peer_certificate: q.peer_cert().map(|c| c.to_vec().into()),
+            peer_certificate_chain: q
+                .peer_cert_chain()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|c| c.to_vec().into())
+                .collect(),
+            resumed: q.is_resumed(),
             trace_id: q.trace_id().to_owned(),
         })
     }
@@ -503,6 +598,30 @@ impl BindingEndpoint {
             .ok_or_else(|| js_error("ERR_QUIC_INVALID_STATE", "connection is gone"))
     }
 
+    /// Wraps a new quiche connection with the endpoint's keep-alive, key log and qlog.
+    fn new_conn(&self, mut q: quiche::Connection, peer: SocketAddr, is_server: bool) -> Conn {
+        if let Some(file) = &self.keylog {
+            if let Ok(file) = file.try_clone() {
+                q.set_keylog(Box::new(file));
+            }
+        }
+        if let Some(dir) = &self.qlog_dir {
+            let role = if is_server { "server" } else { "client" };
+            let path = dir.join(format!("{}-{role}.sqlog", q.trace_id()));
+            // A qlog that cannot be written is skipped: it must not cost the connection.
+            if let Ok(file) = File::create(path) {
+                q.set_qlog(
+                    Box::new(BufWriter::new(file)),
+                    format!("quichex {role}"),
+                    format!("quichex {role} connection {}", q.trace_id()),
+                );
+            }
+        }
+        let mut conn = Conn::new(q, peer, is_server);
+        conn.keep_alive = self.keep_alive;
+        conn
+    }
+
     fn insert(&mut self, mut conn: Conn, cids: Vec<ConnectionId<'static>>) -> u32 {
         let h = self.free.pop().unwrap_or_else(|| {
             self.slots.push(None);
@@ -542,7 +661,7 @@ impl BindingEndpoint {
         let Some(conn) = self.slots[h as usize].as_mut() else {
             return;
         };
-        let next = conn.q.timeout_instant();
+        let next = conn.next_deadline();
         if next != conn.deadline {
             if let Some(at) = conn.deadline {
                 self.deadlines.remove(&(at, h));
@@ -592,12 +711,11 @@ impl BindingEndpoint {
             return Accept::Drop;
         };
         let refuse = self.live >= self.max_connections;
-        let mut conn = Conn::new(q, from, true);
+        let mut conn = self.new_conn(q, from, true);
         conn.hidden = refuse;
         let h = self.insert(conn, vec![scid, dcid.clone().into_owned()]);
-        if !refuse {
-            self.events.push_back((EV_NEW, h, 0));
-        }
+        self.events
+            .push_back((if refuse { EV_REFUSED } else { EV_NEW }, h, 0));
         Accept::Conn(h)
     }
 

@@ -11,7 +11,9 @@ mod config;
 mod connection;
 mod endpoint;
 mod error;
+mod stats;
 
 pub use cert::{generate_certificate, BindingCertificate};
 pub use config::BindingConfig;
 pub use endpoint::{BindingAddress, BindingCloseInfo, BindingConnInfo, BindingEndpoint};
+pub use stats::BindingStats;

@@ -8,7 +8,15 @@
  */
 import { QuicTransportError, codeFromWire, streamCodeOf } from '../errors.js';
 import { StreamResult } from '../native.js';
-import type { StreamHost, StreamSide } from './stream-host.js';
+import { publishReset, type StreamHost, type StreamSide } from './stream-host.js';
+
+/** Counters of a receive stream, as in W3C `WebTransportReceiveStreamStats`. */
+export interface QuicReceiveStreamStats {
+  /** Bytes received in order so far: read, or waiting to be read. */
+  bytesReceived: number;
+  /** Bytes handed to the reader. */
+  bytesRead: number;
+}
 
 /** Largest chunk a default reader gets in one read. */
 const CHUNK = 64 * 1024;
@@ -22,6 +30,9 @@ class ReceiveSource implements UnderlyingByteSource, StreamSide {
   #controller!: ReadableByteStreamController;
   #waiting: { resolve: () => void; reject: (e: unknown) => void } | undefined;
   #done = false;
+  #bytesRead = 0;
+
+  readonly blocked = false;
 
   constructor(host: StreamHost, id: number) {
     this.#host = host;
@@ -43,7 +54,9 @@ class ReceiveSource implements UnderlyingByteSource, StreamSide {
     if (this.#done) return;
     this.#finish();
     // STOP_SENDING with the reason's streamErrorCode, as W3C WebTransport does.
-    this.#host.endpoint.native.streamShutdown(this.#host.handle, this.#id, false, streamCodeOf(reason));
+    const code = streamCodeOf(reason);
+    this.#host.endpoint.native.streamShutdown(this.#host.handle, this.#id, false, code);
+    publishReset(this.#host, this.#id, 'receive', 'local', code);
     this.#host.endpoint.flushSoon();
   }
 
@@ -65,6 +78,12 @@ class ReceiveSource implements UnderlyingByteSource, StreamSide {
     this.#waiting = undefined;
   }
 
+  stats(): QuicReceiveStreamStats {
+    const { endpoint, handle } = this.#host;
+    const waiting = this.#done || handle < 0 ? 0 : endpoint.native.streamReadableLen(handle, this.#id);
+    return { bytesReceived: this.#bytesRead + waiting, bytesRead: this.#bytesRead };
+  }
+
   /** Moves what quiche has into the stream. Returns false when there was nothing yet. */
   #read(): boolean {
     if (this.#done) return true;
@@ -76,19 +95,24 @@ class ReceiveSource implements UnderlyingByteSource, StreamSide {
     const r = endpoint.native.streamRecv(handle, this.#id, view);
     endpoint.flushSoon(); // Reading frees flow-control credit that the peer should hear of.
     if (r === StreamResult.Blocked) return false;
-    if (r === StreamResult.PeerAborted || r === StreamResult.Gone) {
-      const error =
-        r === StreamResult.PeerAborted
-          ? new QuicTransportError('the peer reset the stream', {
-              source: 'stream',
-              code: 'ERR_QUIC_STREAM_RESET',
-              streamErrorCode: codeFromWire(endpoint.native.lastCode(handle)),
-            })
-          : new QuicTransportError('the stream is gone', { source: 'stream', code: 'ERR_QUIC_STREAM_CLOSED' });
-      this.fail(error);
+    if (r === StreamResult.PeerAborted) {
+      const code = codeFromWire(endpoint.native.lastCode(handle));
+      publishReset(this.#host, this.#id, 'receive', 'peer', code);
+      this.fail(
+        new QuicTransportError('the peer reset the stream', {
+          source: 'stream',
+          code: 'ERR_QUIC_STREAM_RESET',
+          streamErrorCode: code,
+        }),
+      );
+      return true;
+    }
+    if (r === StreamResult.Gone) {
+      this.fail(new QuicTransportError('the stream is gone', { source: 'stream', code: 'ERR_QUIC_STREAM_CLOSED' }));
       return true;
     }
     const n = Math.floor(r / 2);
+    this.#bytesRead += n;
     const fin = r % 2 === 1;
     if (request) {
       if (n > 0) request.respond(n);
@@ -115,12 +139,24 @@ class ReceiveSource implements UnderlyingByteSource, StreamSide {
   }
 }
 
+/** The receive side of a stream: a byte `ReadableStream` with `getStats()`. */
+export class QuicReceiveStream extends ReadableStream<Uint8Array> {
+  readonly #source: ReceiveSource;
+
+  /** @internal */
+  constructor(source: ReceiveSource) {
+    super(source as unknown as UnderlyingSource<Uint8Array>);
+    this.#source = source;
+  }
+
+  /** Counters of this stream. */
+  getStats(): Promise<QuicReceiveStreamStats> {
+    return Promise.resolve(this.#source.stats());
+  }
+}
+
 /** The readable for stream `id`, and the handle its session wakes it through. */
-export function createReceiveStream(
-  host: StreamHost,
-  id: number,
-): { readable: ReadableStream<Uint8Array>; side: StreamSide } {
+export function createReceiveStream(host: StreamHost, id: number): { readable: QuicReceiveStream; side: StreamSide } {
   const source = new ReceiveSource(host, id);
-  const readable = new ReadableStream(source) as ReadableStream<Uint8Array>;
-  return { readable, side: source };
+  return { readable: new QuicReceiveStream(source), side: source };
 }

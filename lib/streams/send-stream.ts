@@ -14,9 +14,38 @@
 import { QuicTransportError, codeFromWire, streamCodeOf } from '../errors.js';
 import { StreamResult } from '../native.js';
 import type { FlushHook } from '../endpoint.js';
-import type { StreamHost, StreamSide } from './stream-host.js';
+import { publishReset, type StreamHost, type StreamSide } from './stream-host.js';
 
 const EMPTY = new Uint8Array(0);
+
+/** Counters of a send stream, as in W3C `WebTransportSendStreamStats`. */
+export interface QuicSendStreamStats {
+  /** Bytes the application wrote that the stream accepted. */
+  bytesWritten: number;
+  /** Bytes handed to QUIC for sending (quiche reports no per-stream wire progress). */
+  bytesSent: number;
+  /**
+   * Bytes the peer acknowledged: `bytesSent` once every byte and the FIN are acknowledged (quiche
+   * reports per-stream acknowledgement only as completion), `null` until then.
+   */
+  bytesAcknowledged: number | null;
+}
+
+/**
+ * The quiche urgency (0 most urgent … 255) for a W3C `sendOrder`: quiche's default 127 minus the
+ * sendOrder, clamped. Higher sendOrder goes first; -128 … 127 are distinct levels.
+ */
+export function urgencyOf(sendOrder: number): number {
+  return Math.min(255, Math.max(0, 127 - Math.round(sendOrder)));
+}
+
+/** A `sendOrder` value, checked. */
+export function validSendOrder(v: unknown): number {
+  if (v === undefined || v === null) return 0;
+  if (typeof v !== 'number' || !Number.isFinite(v))
+    throw new TypeError(`sendOrder must be a finite number, got ${String(v)}`);
+  return v;
+}
 
 class SendSink implements UnderlyingSink<ArrayBufferView>, StreamSide, FlushHook {
   readonly #host: StreamHost;
@@ -26,6 +55,10 @@ class SendSink implements UnderlyingSink<ArrayBufferView>, StreamSide, FlushHook
   #done = false;
   /** The held-back last byte of the previous write, or -1. */
   #held = -1;
+  #bytesWritten = 0;
+  #bytesSent = 0;
+  #finSent = false;
+  #acknowledged = false;
 
   constructor(host: StreamHost, id: number) {
     this.#host = host;
@@ -49,6 +82,7 @@ class SendSink implements UnderlyingSink<ArrayBufferView>, StreamSide, FlushHook
     const last = bytes[bytes.length - 1];
     const body = bytes.subarray(0, bytes.length - 1);
     const hold = () => {
+      this.#bytesWritten += bytes.length;
       this.#held = last;
       this.#host.endpoint.beforeNextFlush(this);
     };
@@ -69,14 +103,39 @@ class SendSink implements UnderlyingSink<ArrayBufferView>, StreamSide, FlushHook
     if (this.#held < 0 || this.#done || this.#waiting) return;
     const r = this.#host.endpoint.native.streamSend(this.#host.handle, this.#id, Uint8Array.of(this.#held), false);
     // Blocked: a WRITABLE event brings us back. An error: the next write or close reports it.
-    if (r === 1) this.#held = -1;
+    if (r === 1) {
+      this.#held = -1;
+      this.#bytesSent++;
+    }
+  }
+
+  get blocked(): boolean {
+    return this.#waiting !== undefined;
+  }
+
+  stats(): QuicSendStreamStats {
+    const { endpoint, handle } = this.#host;
+    if (this.#finSent && !this.#acknowledged && handle >= 0)
+      this.#acknowledged = endpoint.native.streamCollected(handle, this.#id);
+    return {
+      bytesWritten: this.#bytesWritten,
+      bytesSent: this.#bytesSent,
+      bytesAcknowledged: this.#acknowledged ? this.#bytesSent : null,
+    };
+  }
+
+  setUrgency(urgency: number): void {
+    if (!this.#done && this.#host.handle >= 0)
+      this.#host.endpoint.native.streamSetPriority(this.#host.handle, this.#id, urgency);
   }
 
   abort(reason: unknown): void {
     this.#held = -1;
     if (this.#done) return;
     this.#finish();
-    this.#host.endpoint.native.streamShutdown(this.#host.handle, this.#id, true, streamCodeOf(reason));
+    const code = streamCodeOf(reason);
+    this.#host.endpoint.native.streamShutdown(this.#host.handle, this.#id, true, code);
+    publishReset(this.#host, this.#id, 'send', 'local', code);
     this.#host.endpoint.flushSoon();
     this.#waiting?.reject(reason);
     this.#waiting = undefined;
@@ -118,11 +177,13 @@ class SendSink implements UnderlyingSink<ArrayBufferView>, StreamSide, FlushHook
         const r = endpoint.native.streamSend(handle, this.#id, rest, fin);
         endpoint.flushSoon();
         if (r === StreamResult.PeerAborted) {
+          const code = codeFromWire(endpoint.native.lastCode(handle));
           const error = new QuicTransportError('the peer stopped reading the stream (STOP_SENDING)', {
             source: 'stream',
             code: 'ERR_QUIC_STREAM_STOPPED',
-            streamErrorCode: codeFromWire(endpoint.native.lastCode(handle)),
+            streamErrorCode: code,
           });
+          publishReset(this.#host, this.#id, 'send', 'peer', code);
           this.#finish();
           throw error;
         }
@@ -133,9 +194,15 @@ class SendSink implements UnderlyingSink<ArrayBufferView>, StreamSide, FlushHook
             code: 'ERR_QUIC_STREAM_CLOSED',
           });
         }
-        if (r > 0) offset += r;
+        if (r > 0) {
+          offset += r;
+          this.#bytesSent += r;
+        }
         if (offset === bytes.length && r !== StreamResult.Blocked) {
-          if (fin) this.#finish();
+          if (fin) {
+            this.#finSent = true;
+            this.#finish();
+          }
           return undefined;
         }
         if (r === StreamResult.Blocked || r < rest.length) {
@@ -159,13 +226,41 @@ function then(step: Promise<void> | undefined, fn: () => Promise<void> | undefin
   return step ? step.then(fn) : (fn() ?? undefined);
 }
 
-/** The writable for stream `id`, and the handle its session wakes it through. */
+/** The send side of a stream: a `WritableStream` with `sendOrder` and `getStats()`. */
+export class QuicSendStream extends WritableStream<Uint8Array> {
+  readonly #sink: SendSink;
+  #sendOrder: number;
+
+  /** @internal */
+  constructor(sink: SendSink, sendOrder: number) {
+    // highWaterMark 1: one chunk queued while quiche works on the one before, as the spec's default.
+    super(sink as UnderlyingSink<Uint8Array>);
+    this.#sink = sink;
+    this.#sendOrder = sendOrder;
+  }
+
+  /** Streams with a higher sendOrder are sent first (see `urgencyOf` for the mapping). */
+  get sendOrder(): number {
+    return this.#sendOrder;
+  }
+
+  set sendOrder(v: number) {
+    this.#sendOrder = validSendOrder(v);
+    this.#sink.setUrgency(urgencyOf(this.#sendOrder));
+  }
+
+  /** Counters of this stream. */
+  getStats(): Promise<QuicSendStreamStats> {
+    return Promise.resolve(this.#sink.stats());
+  }
+}
+
+/** The writable for stream `id` (already opened with `sendOrder`'s urgency), and its wake handle. */
 export function createSendStream(
   host: StreamHost,
   id: number,
-): { writable: WritableStream<Uint8Array>; side: StreamSide } {
+  sendOrder: number,
+): { writable: QuicSendStream; side: StreamSide } {
   const sink = new SendSink(host, id);
-  // highWaterMark 1: one chunk queued while quiche works on the one before, as the spec's default.
-  const writable = new WritableStream<ArrayBufferView>(sink) as WritableStream<Uint8Array>;
-  return { writable, side: sink };
+  return { writable: new QuicSendStream(sink, sendOrder), side: sink };
 }

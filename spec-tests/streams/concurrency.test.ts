@@ -19,7 +19,8 @@ describe('concurrency', () => {
   after(() => server.close());
 
   test('hundreds of concurrent streams on one connection', async () => {
-    // The server allows 100 streams at once (the default): the rest wait for MAX_STREAMS credit.
+    // The server allows 100 streams at once (the default): with waitUntilAvailable the rest wait
+    // for MAX_STREAMS credit.
     const { client, session } = await connectPair(server);
     echo(session);
     const n = 400;
@@ -27,7 +28,7 @@ describe('concurrency', () => {
       30_000,
       Promise.all(
         Array.from({ length: n }, async (_, i) =>
-          roundTrip(await client.createBidirectionalStream(), `stream ${i} `.repeat(50)),
+          roundTrip(await client.createBidirectionalStream({ waitUntilAvailable: true }), `stream ${i} `.repeat(50)),
         ),
       ),
       'all streams',
