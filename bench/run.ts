@@ -1,20 +1,27 @@
 /**
- * First quichex benchmark: bulk throughput and echo round trips, each beside a raw `node:dgram`
- * baseline measured in the same run, server and client in separate processes on loopback.
+ * The quichex benchmark: bulk throughput and echo round trips, each beside two baselines measured
+ * in the same run: raw `node:dgram` (what Node's UDP sockets carry with no protocol at all), and
+ * the native ceiling, bench/native's quiche-peer, which plays the same scenarios in plain Rust over
+ * the same quiche and transport settings. Servers and clients run in separate processes on
+ * loopback.
  *
  *   npm run bench -- [--size <MiB>] [--runs <n>] [--iterations <n>] [--warmup <n>] [--timeout <s>]
  *
- * Prints medians over the runs as a table (figure, baseline, ratio) and writes every sample to
- * bench/results/<date>.json. Each run of each scenario is killed after --timeout seconds.
+ * Builds quiche-peer with cargo first when it is missing or stale; if that fails, says so and runs
+ * the rest without it. Prints medians over the runs as a table (figure, baselines, ratios) and
+ * writes every sample to bench/results/<date>.json. Each run of each scenario is killed after
+ * --timeout seconds. Exits non-zero when any run (or the native build) failed.
  */
-import { type ChildProcess, fork } from 'node:child_process';
+import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, platform, release } from 'node:os';
+import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DATAGRAM_SIZE, ECHO_SIZE, median, percentile, type ControlMessage, type WorkerMessage } from './common.js';
+import { buildNativePeer, NATIVE_PEER } from './native-peer.js';
 
 const MIB = 1024 * 1024;
 const { values } = parseArgs({
@@ -44,29 +51,54 @@ type Message<T extends WorkerMessage['type']> = Extract<WorkerMessage, { type: T
 /** A worker's command-line options, as `--name value`. */
 type Args = Record<string, string | number>;
 
-/** A worker script in its own process, talking over IPC. */
+/**
+ * A worker in its own process: a script of bench/ talking over IPC, or (`script` = NATIVE_PEER)
+ * the native peer, which prints the same messages as JSON lines and stops when its stdin closes.
+ */
 class WorkerProcess {
   readonly #name: string;
+  readonly #native: boolean;
   readonly #child: ChildProcess;
   readonly #inbox: WorkerMessage[] = [];
   #waiter: { type: string; resolve: (m: WorkerMessage) => void; reject: (e: Error) => void } | undefined;
   #exit: Error | undefined;
 
   constructor(script: string, args: Args) {
-    this.#name = `${script} ${args.role ?? args.mode ?? ''}`.trim();
+    this.#native = script === NATIVE_PEER;
+    this.#name = `${this.#native ? 'quiche-peer' : script} ${args.role ?? args.mode ?? ''}`.trim();
     const argv = Object.entries(args).flatMap(([k, v]) => [`--${k}`, String(v)]);
-    // fork() passes on tsx's loader (our execArgv), so the worker can be TypeScript.
-    this.#child = fork(fileURLToPath(new URL(script, import.meta.url)), argv, {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    this.#child.on('message', (m: WorkerMessage) => {
-      if (this.#waiter?.type === m.type) this.#waiter.resolve(m);
-      else this.#inbox.push(m);
-    });
-    this.#child.on('exit', (code, signal) => {
+    if (this.#native) {
+      this.#child = spawn(NATIVE_PEER, argv, { stdio: ['pipe', 'pipe', 'inherit'] });
+      this.#child.stdin?.on('error', () => {}); // EPIPE when stopping a peer that has just exited
+      createInterface({ input: this.#child.stdout! }).on('line', (line) => this.#receive(line));
+    } else {
+      // fork() passes on tsx's loader (our execArgv), so the worker can be TypeScript.
+      this.#child = fork(fileURLToPath(new URL(script, import.meta.url)), argv, {
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      });
+      this.#child.on('message', (m: WorkerMessage) => this.#deliver(m));
+    }
+    // A native peer's last line can still be in its stdout pipe at 'exit'; 'close' comes after it.
+    this.#child.on(this.#native ? 'close' : 'exit', (code: number | null, signal: NodeJS.Signals | null) => {
       this.#exit = new Error(`${this.#name} exited (${signal ?? `code ${code}`})`);
       this.#waiter?.reject(this.#exit);
     });
+  }
+
+  #receive(line: string): void {
+    let message: WorkerMessage;
+    try {
+      message = JSON.parse(line) as WorkerMessage;
+    } catch {
+      console.error(`  ${this.#name}: ${line}`);
+      return;
+    }
+    this.#deliver(message);
+  }
+
+  #deliver(m: WorkerMessage): void {
+    if (this.#waiter?.type === m.type) this.#waiter.resolve(m);
+    else this.#inbox.push(m);
   }
 
   /** The next message of `type` from the worker. */
@@ -79,8 +111,11 @@ class WorkerProcess {
     });
   }
 
+  /** Sends `message`; a native peer understands only `stop`, as the end of its stdin. */
   send(message: ControlMessage): void {
-    if (this.#child.connected) this.#child.send(message);
+    if (this.#native) {
+      if (message.type === 'stop') this.#child.stdin?.end();
+    } else if (this.#child.connected) this.#child.send(message);
   }
 
   /** Asks the worker to close its sockets and exit; kills it if it has not within 5 s. */
@@ -133,12 +168,13 @@ function bulkOf(sent: Message<'sent'>, received: Message<'received'>): Bulk {
   return { bytes: received.bytes, ms, bytesPerSec: received.bytes / (ms / 1000) };
 }
 
-async function quicBulk(): Promise<Bulk> {
-  return scenario('quichex bulk', async (start) => {
-    const server = start('quic-server.ts', {});
-    const { port, hash = '' } = await server.next('ready');
-    const client = start('quic-client.ts', { mode: 'bulk', port, hash, size });
-    const [sent, received] = await Promise.all([client.next('sent'), server.next('received')]);
+/** One stream of `size` bytes from `client` to `server`: quichex, or the native peer. */
+async function streamBulk(name: string, server: string, serverArgs: Args, client: string, clientArgs: Args) {
+  return scenario(name, async (start) => {
+    const s = start(server, serverArgs);
+    const { port, hash = '' } = await s.next('ready');
+    const c = start(client, { ...clientArgs, port, hash, size });
+    const [sent, received] = await Promise.all([c.next('sent'), s.next('received')]);
     if (received.bytes !== size) throw new Error(`the server read ${received.bytes} of ${size} bytes`);
     return bulkOf(sent, received);
   });
@@ -162,8 +198,8 @@ interface Echo {
   samples: number[];
 }
 
-async function echo(server: string, serverArgs: Args, client: string, clientArgs: Args): Promise<Echo> {
-  return scenario(`${server} echo`, async (start) => {
+async function echo(name: string, server: string, serverArgs: Args, client: string, clientArgs: Args) {
+  return scenario(name, async (start): Promise<Echo> => {
     const s = start(server, serverArgs);
     const { port, hash = '' } = await s.next('ready');
     const { iterations, warmup } = options;
@@ -172,8 +208,12 @@ async function echo(server: string, serverArgs: Args, client: string, clientArgs
   });
 }
 
-/** Runs `fn`, logging and returning `undefined` when it fails, so one bad run does not stop the rest. */
-async function attempt<T>(fn: () => Promise<T>): Promise<T | undefined> {
+/**
+ * Runs `fn`, logging and returning `undefined` when it fails, so one bad run does not stop the
+ * rest; `undefined` at once when there is no `fn` (the native peer was not built).
+ */
+async function attempt<T>(fn: (() => Promise<T>) | undefined): Promise<T | undefined> {
+  if (!fn) return undefined;
   try {
     return await fn();
   } catch (e) {
@@ -182,69 +222,92 @@ async function attempt<T>(fn: () => Promise<T>): Promise<T | undefined> {
   }
 }
 
-const runs = { quicBulk: [] as Bulk[], dgramBulk: [] as Bulk[], quicEcho: [] as Echo[], dgramEcho: [] as Echo[] };
+/** The three contenders: quichex and its two same-run baselines. */
+const KINDS = ['quichex', 'dgram', 'native'] as const;
+type Kind = (typeof KINDS)[number];
+const byKind = <T>(f: (kind: Kind) => T) => Object.fromEntries(KINDS.map((k) => [k, f(k)])) as Record<Kind, T>;
+
+const nativeError = buildNativePeer();
+if (nativeError)
+  console.error(`native baseline (bench/native) unavailable: ${nativeError}; running the rest without it`);
+
+/** Each contender's server and client for each scenario; the native pair only if it was built. */
+const bulks: Record<Kind, (() => Promise<Bulk>) | undefined> = {
+  quichex: () => streamBulk('quichex bulk', 'quic-server.ts', {}, 'quic-client.ts', { mode: 'bulk' }),
+  dgram: dgramBulk,
+  native: nativeError
+    ? undefined
+    : () => streamBulk('native bulk', NATIVE_PEER, { role: 'server' }, NATIVE_PEER, { role: 'bulk' }),
+};
+const echoes: Record<Kind, (() => Promise<Echo>) | undefined> = {
+  quichex: () => echo('quichex echo', 'quic-server.ts', {}, 'quic-client.ts', { mode: 'echo' }),
+  dgram: () => echo('dgram echo', 'dgram-peer.ts', { role: 'echo' }, 'dgram-peer.ts', { role: 'ping' }),
+  native: nativeError
+    ? undefined
+    : () => echo('native echo', NATIVE_PEER, { role: 'server' }, NATIVE_PEER, { role: 'echo' }),
+};
+
+const runs = { bulk: byKind((): Bulk[] => []), echo: byKind((): Echo[] => []) };
 const mbit = (b: Bulk) => (b.bytesPerSec * 8) / 1e6;
 const us = (ms: number) => (Number.isFinite(ms) ? `${(ms * 1000).toFixed(0)} µs` : 'n/a');
 
 for (let run = 1; run <= options.runs; run++) {
   console.error(`run ${run}/${options.runs}`);
-  // quichex and its baseline back to back, so that drift in the machine affects both alike.
-  const qb = await attempt(quicBulk);
-  const db = await attempt(dgramBulk);
-  if (qb) runs.quicBulk.push(qb);
-  if (db) runs.dgramBulk.push(db);
+  // quichex and its baselines back to back, so that drift in the machine affects all alike.
+  const bulk = byKind(() => undefined as Bulk | undefined);
+  for (const k of KINDS) {
+    bulk[k] = await attempt(bulks[k]);
+    if (bulk[k]) runs.bulk[k].push(bulk[k]);
+  }
+  const loss = bulk.dgram ? ` (loss ${(100 * (bulk.dgram.loss ?? 0)).toFixed(1)}%)` : '';
+  const rateOf = (b?: Bulk) => (b ? `${mbit(b).toFixed(0)} Mbit/s` : '-');
   console.error(
-    `  bulk: quichex ${qb ? mbit(qb).toFixed(0) : '-'} Mbit/s, dgram ${db ? mbit(db).toFixed(0) : '-'} Mbit/s (loss ${db ? (100 * (db.loss ?? 0)).toFixed(1) : '-'}%)`,
+    `  bulk: quichex ${rateOf(bulk.quichex)}, dgram ${rateOf(bulk.dgram)}${loss}, native ${rateOf(bulk.native)}`,
   );
-  const qe = await attempt(() => echo('quic-server.ts', {}, 'quic-client.ts', { mode: 'echo' }));
-  const de = await attempt(() => echo('dgram-peer.ts', { role: 'echo' }, 'dgram-peer.ts', { role: 'ping' }));
-  if (qe) runs.quicEcho.push(qe);
-  if (de) runs.dgramEcho.push(de);
+  const rtt = byKind(() => undefined as Echo | undefined);
+  for (const k of KINDS) {
+    rtt[k] = await attempt(echoes[k]);
+    if (rtt[k]) runs.echo[k].push(rtt[k]);
+  }
+  const rttOf = (e?: Echo) => (e ? `${us(e.p50)} / ${us(e.p99)}` : '-');
   console.error(
-    `  echo p50/p99: quichex ${qe ? `${us(qe.p50)} / ${us(qe.p99)}` : '-'}, dgram ${de ? `${us(de.p50)} / ${us(de.p99)}` : '-'}`,
+    `  echo p50/p99: quichex ${rttOf(rtt.quichex)}, dgram ${rttOf(rtt.dgram)}, native ${rttOf(rtt.native)}`,
   );
 }
 
 const summary = {
-  bulkMbitPerSec: { quichex: median(runs.quicBulk.map(mbit)), dgram: median(runs.dgramBulk.map(mbit)) },
-  bulkMiBPerSec: {
-    quichex: median(runs.quicBulk.map((b) => b.bytesPerSec / MIB)),
-    dgram: median(runs.dgramBulk.map((b) => b.bytesPerSec / MIB)),
-  },
-  dgramLoss: median(runs.dgramBulk.map((b) => b.loss ?? 0)),
-  echoP50Ms: { quichex: median(runs.quicEcho.map((e) => e.p50)), dgram: median(runs.dgramEcho.map((e) => e.p50)) },
-  echoP99Ms: { quichex: median(runs.quicEcho.map((e) => e.p99)), dgram: median(runs.dgramEcho.map((e) => e.p99)) },
+  bulkMbitPerSec: byKind((k) => median(runs.bulk[k].map(mbit))),
+  bulkMiBPerSec: byKind((k) => median(runs.bulk[k].map((b) => b.bytesPerSec / MIB))),
+  dgramLoss: median(runs.bulk.dgram.map((b) => b.loss ?? 0)),
+  echoP50Ms: byKind((k) => median(runs.echo[k].map((e) => e.p50))),
+  echoP99Ms: byKind((k) => median(runs.echo[k].map((e) => e.p99))),
 };
 
-const { bulkMbitPerSec: t, bulkMiBPerSec: m, echoP50Ms: p50, echoP99Ms: p99 } = summary;
+const { bulkMbitPerSec: t, echoP50Ms: p50, echoP99Ms: p99 } = summary;
 const ratio = (a: number, b: number) => (Number.isFinite(a / b) ? `${(a / b).toFixed(2)}×` : 'n/a');
-const rate = (mb: number, mib: number) =>
-  Number.isFinite(mb) ? `${mb.toFixed(0)} Mbit/s (${mib.toFixed(1)} MiB/s)` : 'n/a';
+// MiB/s stays in the results file (summary.bulkMiBPerSec), to keep the table narrow.
+const rate = (k: Kind) => (Number.isFinite(t[k]) ? `${t[k].toFixed(0)} Mbit/s` : 'n/a');
 const lost = Number.isFinite(t.dgram) ? `, ${(100 * summary.dgramLoss).toFixed(1)}% lost` : '';
+/** A row: the figure, then quichex, each baseline and quichex's ratio to it. */
+const row = (figure: string, cell: (k: Kind) => string, value: Record<Kind, number>, note = '') => [
+  figure,
+  cell('quichex'),
+  cell('dgram') + note,
+  ratio(value.quichex, value.dgram),
+  cell('native'),
+  ratio(value.quichex, value.native),
+];
 const rows = [
-  ['figure', 'quichex', 'node:dgram baseline', 'ratio'],
-  [
-    `bulk, ${options.sizeMiB} MiB one stream (higher is better)`,
-    rate(t.quichex, m.quichex),
-    rate(t.dgram, m.dgram) + lost,
-    ratio(t.quichex, t.dgram),
-  ],
-  [
-    `echo ${ECHO_SIZE} B round trip p50 (lower is better)`,
-    us(p50.quichex),
-    us(p50.dgram),
-    ratio(p50.quichex, p50.dgram),
-  ],
-  [
-    `echo ${ECHO_SIZE} B round trip p99 (lower is better)`,
-    us(p99.quichex),
-    us(p99.dgram),
-    ratio(p99.quichex, p99.dgram),
-  ],
+  ['figure', 'quichex', 'node:dgram', 'quichex/dgram', 'native quiche', 'quichex/native'],
+  row(`bulk, ${options.sizeMiB} MiB one stream (higher is better)`, rate, t, lost),
+  row(`echo ${ECHO_SIZE} B round trip p50 (lower is better)`, (k) => us(p50[k]), p50),
+  row(`echo ${ECHO_SIZE} B round trip p99 (lower is better)`, (k) => us(p99[k]), p99),
 ];
 const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
 const cpu = cpus();
-console.log(`\nquichex vs node:dgram, loopback, separate processes; medians of ${options.runs} run(s)`);
+console.log(
+  `\nquichex vs node:dgram and vs native quiche (bench/native), loopback, separate processes; medians of ${options.runs} run(s)`,
+);
 console.log(`${cpu.length} × ${cpu[0]?.model ?? 'unknown CPU'}, node ${process.version}, ${platform()} ${release()}\n`);
 for (const r of rows)
   console.log(
@@ -253,6 +316,7 @@ for (const r of rows)
       .join('  ')
       .trimEnd(),
   );
+if (nativeError) console.log(`\nnative quiche baseline not measured: ${nativeError}`);
 
 const results = new URL('./results/', import.meta.url);
 mkdirSync(results, { recursive: true });
@@ -264,10 +328,12 @@ const machine = {
   platform: platform(),
   release: release(),
 };
-const settings = { ...options, datagramSize: DATAGRAM_SIZE, echoSize: ECHO_SIZE };
+const settings = { ...options, datagramSize: DATAGRAM_SIZE, echoSize: ECHO_SIZE, nativeBuildError: nativeError };
 writeFileSync(
   file,
   JSON.stringify({ date: new Date().toISOString(), machine, options: settings, summary, runs }, null, 2),
 );
 console.log(`\nall samples: ${fileURLToPath(file)}`);
-if (Object.values(runs).some((r) => r.length < options.runs)) process.exitCode = 1; // Some run failed.
+// Some run failed, or the native peer could not be built.
+if ([...Object.values(runs.bulk), ...Object.values(runs.echo)].some((r) => r.length < options.runs))
+  process.exitCode = 1;
