@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import { channels } from './diagnostics.js';
 import { Endpoint } from './endpoint.js';
 import { QuicTransportError } from './errors.js';
+import { fromNative } from './native.js';
 import { serverOptions, signalOption, type QuicServerOptions } from './options.js';
 import { createServerSession, type QuicAddress, type QuicTransport } from './session.js';
 
@@ -39,9 +40,7 @@ export class QuicServer {
       endpoint = await Endpoint.open(binding, { host, port });
     } catch (e) {
       this.#state = 'closed';
-      throw e instanceof QuicTransportError
-        ? e
-        : new QuicTransportError(String((e as Error).message), { code: 'ERR_QUIC_TLS_CONFIG', cause: e });
+      throw e instanceof QuicTransportError ? e : fromNative(e, 'ERR_QUIC_TLS_CONFIG');
     }
     this.#endpoint = endpoint;
     endpoint.onAccept = (handle) => {

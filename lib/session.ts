@@ -11,6 +11,7 @@ import { MAX_QUIC_CODE, QuicTransportError, type QuicCode } from './errors.js';
 import { Ev, closeResult, fromNative, type BindingStats, type CloseResult } from './native.js';
 import { clientOptions, signalOption, type QuicTransportOptions, type ResolvedDatagrams } from './options.js';
 import { QuicDatagramDuplexStream, type DatagramHost, type QuicDatagramStats } from './streams/datagrams.js';
+import { LazyReadable } from './streams/incoming.js';
 import { createReceiveStream, type QuicReceiveStream } from './streams/receive-stream.js';
 import { createSendStream, urgencyOf, validSendOrder, type QuicSendStream } from './streams/send-stream.js';
 import type { StreamHost, StreamSide } from './streams/stream-host.js';
@@ -178,10 +179,6 @@ export class QuicTransport {
   readonly closed: Promise<QuicCloseInfo>;
   /** Resolves when the connection starts to close (the peer's CONNECTION_CLOSE arrived or we closed). */
   readonly draining: Promise<void>;
-  /** Bidirectional streams the peer opens. */
-  readonly incomingBidirectionalStreams: ReadableStream<QuicBidirectionalStream>;
-  /** Unidirectional streams the peer opens. */
-  readonly incomingUnidirectionalStreams: ReadableStream<QuicReceiveStream>;
   /** Unreliable datagrams (RFC 9221), shaped like W3C `WebTransportDatagramDuplexStream`. */
   readonly datagrams: QuicDatagramDuplexStream;
 
@@ -209,8 +206,8 @@ export class QuicTransport {
   #resolveClosed!: (info: QuicCloseInfo) => void;
   #rejectClosed!: (e: unknown) => void;
   #resolveDraining!: () => void;
-  #incomingBidi!: ReadableStreamDefaultController<QuicBidirectionalStream>;
-  #incomingUni!: ReadableStreamDefaultController<QuicReceiveStream>;
+  readonly #incomingBidi = new LazyReadable<QuicBidirectionalStream>();
+  readonly #incomingUni = new LazyReadable<QuicReceiveStream>();
   readonly #host: StreamHost;
 
   /**
@@ -238,8 +235,6 @@ export class QuicTransport {
     // As in WebTransport, these rejections count as handled: not awaiting them is fine.
     this.ready.catch(noop);
     this.closed.catch(noop);
-    this.incomingBidirectionalStreams = new ReadableStream({ start: (c) => void (this.#incomingBidi = c) });
-    this.incomingUnidirectionalStreams = new ReadableStream({ start: (c) => void (this.#incomingUni = c) });
     const self = this;
     this.#host = {
       get endpoint() {
@@ -292,6 +287,16 @@ export class QuicTransport {
 
   #abort(reason: unknown): void {
     this.#fail(new QuicTransportError('the session was aborted', { code: 'ERR_QUIC_ABORTED', cause: reason }));
+  }
+
+  /** Bidirectional streams the peer opens. */
+  get incomingBidirectionalStreams(): ReadableStream<QuicBidirectionalStream> {
+    return this.#incomingBidi.stream;
+  }
+
+  /** Unidirectional streams the peer opens. */
+  get incomingUnidirectionalStreams(): ReadableStream<QuicReceiveStream> {
+    return this.#incomingUni.stream;
   }
 
   /** The negotiated application protocol (ALPN); empty until `ready`. */
@@ -575,10 +580,10 @@ export class QuicTransport {
     if (!entry && peerInitiated && this.#state === 'connected') {
       const bidi = (id & 2) === 0;
       const s = this.#addStream(id, true, bidi);
-      try {
-        if (bidi) this.#incomingBidi.enqueue(s as QuicBidirectionalStream);
-        else this.#incomingUni.enqueue(s.readable as QuicReceiveStream);
-      } catch {
+      const queued = bidi
+        ? this.#incomingBidi.enqueue(s as QuicBidirectionalStream)
+        : this.#incomingUni.enqueue(s.readable as QuicReceiveStream);
+      if (!queued) {
         // The user cancelled the incoming streams: nobody will read this one, so refuse it
         // (STOP_SENDING, and RESET_STREAM for our half of a bidirectional one).
         void s.readable?.cancel().catch(noop);
@@ -656,14 +661,8 @@ export class QuicTransport {
     this.datagrams.end(error, clean);
     if (this.#signal) this.#signal.signal.removeEventListener('abort', this.#signal.onAbort);
     this.#signal = undefined;
-    for (const incoming of [this.#incomingBidi, this.#incomingUni]) {
-      try {
-        if (clean) incoming.close();
-        else incoming.error(error);
-      } catch {
-        // Already cancelled by the user.
-      }
-    }
+    this.#incomingBidi.end(clean ? undefined : error);
+    this.#incomingUni.end(clean ? undefined : error);
     this.#server?.onEnd(this);
   }
 }

@@ -117,9 +117,6 @@ export class QuicDatagramsWritable extends WritableStream<Uint8Array> {
 }
 
 export class QuicDatagramDuplexStream implements FlushHook {
-  /** Received datagrams, one `Uint8Array` each. */
-  readonly readable: ReadableStream<Uint8Array>;
-
   readonly #host: DatagramHost;
   readonly #enabled: boolean;
   #incomingMax: number;
@@ -133,10 +130,13 @@ export class QuicDatagramDuplexStream implements FlushHook {
   #outgoingCount = 0;
   readonly #writables = new Set<WritableStreamDefaultController>();
   #writable: QuicDatagramsWritable | undefined;
-  #reader!: ReadableStreamDefaultController<Uint8Array>;
+  /** Built on first use: an idle session should not carry a stream nobody reads. */
+  #readable: ReadableStream<Uint8Array> | undefined;
+  #reader: ReadableStreamDefaultController<Uint8Array> | undefined;
   #pull: (() => void) | undefined;
   #cancelled = false;
   #ended: QuicTransportError | undefined;
+  #endedCleanly = false;
   /** quiche's send queue was full: a DATAGRAMS_WRITABLE event resumes the flush. */
   #blocked = false;
   readonly #counts = { droppedIncoming: 0, expiredIncoming: 0, expiredOutgoing: 0, tooLargeOutgoing: 0 };
@@ -149,9 +149,16 @@ export class QuicDatagramDuplexStream implements FlushHook {
     this.#outgoingMax = options.outgoingMaxBufferedDatagrams;
     this.#incomingMaxAge = options.incomingMaxAge;
     this.#outgoingMaxAge = options.outgoingMaxAge;
-    this.readable = new ReadableStream<Uint8Array>(
+  }
+
+  /** Received datagrams, one `Uint8Array` each. */
+  get readable(): ReadableStream<Uint8Array> {
+    this.#readable ??= new ReadableStream<Uint8Array>(
       {
-        start: (c) => void (this.#reader = c),
+        start: (c) => {
+          this.#reader = c;
+          if (this.#ended) this.#closeReadable();
+        },
         pull: () => (this.#deliver() ? undefined : new Promise<void>((resolve) => (this.#pull = resolve))),
         cancel: () => {
           this.#cancelled = true;
@@ -160,6 +167,7 @@ export class QuicDatagramDuplexStream implements FlushHook {
       },
       { highWaterMark: 0 },
     );
+    return this.#readable;
   }
 
   /**
@@ -341,13 +349,9 @@ export class QuicDatagramDuplexStream implements FlushHook {
   end(error: QuicTransportError, clean: boolean): void {
     if (this.#ended) return;
     this.#ended = error;
+    this.#endedCleanly = clean;
     for (const _ of this.#incoming.drain());
-    try {
-      if (clean) this.#reader.close();
-      else this.#reader.error(error);
-    } catch {
-      // Already cancelled by the user.
-    }
+    this.#closeReadable();
     this.#pull?.();
     this.#pull = undefined;
     for (const c of this.#writables) c.error(error);
@@ -356,6 +360,15 @@ export class QuicDatagramDuplexStream implements FlushHook {
     this.#outgoing.clear();
     this.#orders = [];
     this.#outgoingCount = 0;
+  }
+
+  #closeReadable(): void {
+    try {
+      if (this.#endedCleanly) this.#reader?.close();
+      else this.#reader?.error(this.#ended);
+    } catch {
+      // Already cancelled by the user.
+    }
   }
 
   #write(chunk: Uint8Array, sendOrder: number): Promise<void> | undefined {
@@ -415,7 +428,7 @@ export class QuicDatagramDuplexStream implements FlushHook {
         expired++;
         continue;
       }
-      this.#reader.enqueue(d.data);
+      this.#reader?.enqueue(d.data);
       delivered = true;
       break;
     }
