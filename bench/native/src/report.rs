@@ -21,9 +21,11 @@ fn line(json: &str) {
     let _ = writeln!(out, "{json}").and_then(|_| out.flush());
 }
 
-/// `{ type: 'ready', port }`
-pub fn ready(port: u16) {
-    line(&format!(r#"{{"type":"ready","port":{port}}}"#));
+/// `{ type: 'ready', port, hash }`
+pub fn ready(port: u16, hash: &str) {
+    line(&format!(
+        r#"{{"type":"ready","port":{port},"hash":"{hash}"}}"#
+    ));
 }
 
 /// `{ type: 'sent', start, bytes }`
@@ -40,11 +42,24 @@ pub fn received(bytes: u64, packets: u64, last: f64) {
     ));
 }
 
+fn list(values: &[f64]) -> String {
+    let list: Vec<String> = values.iter().map(f64::to_string).collect();
+    list.join(",")
+}
+
 /// `{ type: 'samples', samples }`, in milliseconds.
 pub fn samples(samples: &[f64]) {
-    let list: Vec<String> = samples.iter().map(f64::to_string).collect();
     line(&format!(
         r#"{{"type":"samples","samples":[{}]}}"#,
-        list.join(",")
+        list(samples)
+    ));
+}
+
+/// `{ type: 'handshakes', count, failed, ms, ttfb }`, times in milliseconds.
+pub fn handshakes(failed: usize, ms: f64, ttfb: &[f64]) {
+    line(&format!(
+        r#"{{"type":"handshakes","count":{},"failed":{failed},"ms":{ms},"ttfb":[{}]}}"#,
+        ttfb.len(),
+        list(ttfb)
     ));
 }

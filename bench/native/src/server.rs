@@ -1,59 +1,123 @@
 //! The server: like bench/quic-server.ts, it counts each incoming unidirectional stream to its FIN
-//! (bulk) and echoes each bidirectional stream (echo). One connection at a time: bench/run.ts
-//! starts a server per scenario, and a second client's packets are simply dropped.
+//! (bulk), echoes each bidirectional stream (echo) and, with `--push`, sends each client one
+//! unidirectional stream of that many bytes. It serves any number of connections at once, told
+//! apart by the client's address (every bench client has a socket of its own), and lets a
+//! connection go as soon as it starts draining, so that a client closing and reconnecting at once
+//! is served at once.
 
-use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io;
+use std::net::SocketAddr;
+use std::time::Instant;
 
-use crate::io::{quiche_error, Io, Turn, Wake};
+use crate::io::{quiche_error, Io, Wake};
 use crate::report;
 
-/// Serves connections one after another until stdin closes.
-pub fn run(config: &mut quiche::Config) -> io::Result<()> {
+/// The first server-initiated unidirectional stream, which `--push` uses.
+const PUSH_STREAM: u64 = 3;
+/// Bytes handed to quiche per write, as the TypeScript workers write 64 KiB chunks.
+const CHUNK: usize = 64 * 1024;
+
+/// Serves connections until stdin closes. Each turn touches only the connections that received
+/// a packet or whose timer is due, so that many idle connections cost nothing per packet.
+pub fn run(config: &mut quiche::Config, hash: &str, push: usize) -> io::Result<()> {
     let mut io = Io::bind()?;
-    report::ready(io.local().port());
-    while let Some(mut conn) = accept(&mut io, config)? {
-        if !serve(&mut io, &mut conn)? {
-            break;
+    report::ready(io.local().port(), hash);
+    let local = io.local();
+    let mut conns: HashMap<SocketAddr, Served> = HashMap::new();
+    let mut timers: BTreeSet<(Instant, SocketAddr)> = BTreeSet::new();
+    let mut touched: HashSet<SocketAddr> = HashSet::new();
+    let mut buf = vec![0; 64 * 1024];
+    let chunk = vec![0x5a; CHUNK];
+    loop {
+        let timeout = timers
+            .first()
+            .map(|(at, _)| at.saturating_duration_since(Instant::now()));
+        match io.wait(timeout)? {
+            Wake::Stop => {
+                for c in conns.values_mut() {
+                    let _ = io.close(&mut c.conn);
+                }
+                return Ok(());
+            }
+            Wake::Timeout => {}
+            Wake::Readable => {
+                let mut failure = None;
+                io.recv_all(|packet, info| {
+                    let served = match conns.entry(info.from) {
+                        Entry::Occupied(e) => e.into_mut(),
+                        Entry::Vacant(v) => match accept(packet, local, info.from, config) {
+                            Ok(Some(conn)) => v.insert(Served::new(conn, push)),
+                            Ok(None) => return,
+                            Err(e) => {
+                                failure = Some(e);
+                                return;
+                            }
+                        },
+                    };
+                    // A packet quiche refuses (a stray, a duplicate) is dropped.
+                    let _ = served.conn.recv(packet, info);
+                    touched.insert(info.from);
+                })?;
+                if let Some(e) = failure {
+                    return Err(e);
+                }
+            }
+        }
+        // Timers are due whether or not the socket also woke us.
+        let now = Instant::now();
+        while let Some(&(at, addr)) = timers.first() {
+            if at > now {
+                break;
+            }
+            timers.pop_first();
+            if let Some(c) = conns.get_mut(&addr) {
+                c.deadline = None;
+                c.conn.on_timeout();
+                touched.insert(addr);
+            }
+        }
+        for addr in touched.drain() {
+            let Some(c) = conns.get_mut(&addr) else {
+                continue;
+            };
+            c.serve(&mut buf, &chunk);
+            // A connection that cannot send is dropped; the others go on.
+            if io.flush(&mut c.conn).is_err() {
+                let _ = c.conn.close(false, 0x1, b"send failed");
+            }
+            if let Some(at) = c.deadline.take() {
+                timers.remove(&(at, addr));
+            }
+            if c.conn.is_closed() || c.conn.is_draining() {
+                conns.remove(&addr);
+            } else if let Some(at) = c.conn.timeout_instant() {
+                c.deadline = Some(at);
+                timers.insert((at, addr));
+            }
         }
     }
-    Ok(())
 }
 
-/// Waits for a client's Initial and accepts it (no Retry, as quichex's server by default).
-fn accept(io: &mut Io, config: &mut quiche::Config) -> io::Result<Option<quiche::Connection>> {
-    let local = io.local();
-    let mut conn: Option<quiche::Connection> = None;
-    let mut failure = None;
-    while conn.is_none() {
-        match io.wait(None)? {
-            Wake::Stop => return Ok(None),
-            Wake::Timeout => continue,
-            Wake::Readable => {}
-        }
-        io.recv_all(|packet, info| {
-            if conn.is_none() {
-                let Ok(header) = quiche::Header::from_slice(packet, quiche::MAX_CONN_ID_LEN) else {
-                    return;
-                };
-                if header.ty != quiche::Type::Initial {
-                    return;
-                }
-                let scid = quiche::ConnectionId::from_vec(crate::connection_id());
-                match quiche::accept(&scid, None, local, info.from, config) {
-                    Ok(c) => conn = Some(c),
-                    Err(e) => failure = Some(quiche_error("accept", e)),
-                }
-            }
-            if let Some(c) = conn.as_mut() {
-                let _ = c.recv(packet, info);
-            }
-        })?;
-        if let Some(e) = failure {
-            return Err(e);
-        }
+/// A new connection for a client's Initial (no Retry, as quichex's server by default); `None`
+/// for any other packet from an unknown address.
+fn accept(
+    packet: &mut [u8],
+    local: SocketAddr,
+    from: SocketAddr,
+    config: &mut quiche::Config,
+) -> io::Result<Option<quiche::Connection>> {
+    let Ok(header) = quiche::Header::from_slice(packet, quiche::MAX_CONN_ID_LEN) else {
+        return Ok(None);
+    };
+    if header.ty != quiche::Type::Initial {
+        return Ok(None);
     }
-    Ok(conn)
+    let scid = quiche::ConnectionId::from_vec(crate::connection_id());
+    quiche::accept(&scid, None, local, from, config)
+        .map(Some)
+        .map_err(|e| quiche_error("accept", e))
 }
 
 /// A bulk stream's count so far.
@@ -71,33 +135,60 @@ struct Echo {
     done: bool,
 }
 
-/// Serves `conn` until it closes (true) or stdin does (false).
-fn serve(io: &mut Io, conn: &mut quiche::Connection) -> io::Result<bool> {
-    let mut counts: HashMap<u64, Count> = HashMap::new();
-    let mut echoes: HashMap<u64, Echo> = HashMap::new();
-    let mut buf = vec![0; 64 * 1024];
-    loop {
-        match io.turn(conn)? {
-            Turn::Open => {}
-            Turn::Closed => return Ok(true),
-            Turn::Stop => {
-                io.close(conn)?;
-                return Ok(false);
-            }
+/// What `--push` still has to send on one connection.
+struct Push {
+    total: usize,
+    left: usize,
+    start: Option<f64>,
+}
+
+/// One connection, the state of its streams, and its place in the timers.
+struct Served {
+    conn: quiche::Connection,
+    deadline: Option<Instant>,
+    counts: HashMap<u64, Count>,
+    echoes: HashMap<u64, Echo>,
+    push: Option<Push>,
+}
+
+impl Served {
+    fn new(conn: quiche::Connection, push: usize) -> Self {
+        Self {
+            conn,
+            deadline: None,
+            counts: HashMap::new(),
+            echoes: HashMap::new(),
+            push: (push > 0).then_some(Push {
+                total: push,
+                left: push,
+                start: None,
+            }),
         }
+    }
+
+    /// Reads what the streams have, writes back echoes and pushes what flow control allows.
+    fn serve(&mut self, buf: &mut [u8], chunk: &[u8]) {
+        let conn = &mut self.conn;
         for id in conn.readable() {
             if id & 0x2 != 0 {
-                if count(conn, id, &mut buf, counts.entry(id).or_default()) {
-                    counts.remove(&id);
+                if count(conn, id, buf, self.counts.entry(id).or_default()) {
+                    self.counts.remove(&id);
                 }
             } else {
-                read_echo(conn, id, &mut buf, echoes.entry(id).or_default());
+                read_echo(conn, id, buf, self.echoes.entry(id).or_default());
             }
         }
-        for (&id, echo) in echoes.iter_mut() {
+        for (&id, echo) in self.echoes.iter_mut() {
             write_echo(conn, id, echo);
         }
-        echoes.retain(|_, e| !e.done);
+        self.echoes.retain(|_, e| !e.done);
+        if conn.is_established() {
+            if let Some(push) = &mut self.push {
+                if push_more(conn, push, chunk) {
+                    self.push = None;
+                }
+            }
+        }
     }
 }
 
@@ -149,5 +240,29 @@ fn write_echo(conn: &mut quiche::Connection, id: u64, e: &mut Echo) {
     if e.pending.is_empty() && e.fin {
         // Sent, or failed for good: either way the stream needs nothing more from us.
         e.done = !matches!(conn.stream_send(id, &[], true), Err(quiche::Error::Done));
+    }
+}
+
+/// Writes as much of the push as quiche takes; true once all of it (and the FIN) is taken, or
+/// the stream failed.
+fn push_more(conn: &mut quiche::Connection, p: &mut Push, chunk: &[u8]) -> bool {
+    let start = *p.start.get_or_insert_with(report::now);
+    loop {
+        let len = CHUNK.min(p.left);
+        let fin = len == p.left;
+        match conn.stream_send(PUSH_STREAM, &chunk[..len], fin) {
+            Ok(n) => {
+                p.left -= n;
+                if fin && n == len {
+                    report::sent(start, p.total as u64);
+                    return true;
+                }
+                if n < len {
+                    return false;
+                }
+            }
+            Err(quiche::Error::Done) => return false,
+            Err(_) => return true,
+        }
     }
 }
