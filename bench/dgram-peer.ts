@@ -5,6 +5,8 @@
  *   --role blast --port <p> --size <bytes>: sends that many bytes as DATAGRAM_SIZE datagrams as
  *     fast as the socket takes them (a bounded number in flight), with no pacing or retransmission.
  *   --role ping --port <p> --iterations <n> --warmup <n>: sequential ECHO_SIZE round trips.
+ *   --role ping-many --port <p> --count <n>: n sockets, bound first, then each sends one ping at
+ *     once (again every PING_RETRY_MS until answered); reports `echoes`, the concurrency baseline.
  */
 import dgram from 'node:dgram';
 import { once } from 'node:events';
@@ -13,6 +15,8 @@ import { DATAGRAM_SIZE, ECHO_SIZE, now, onControl, report, workerArgs } from './
 const IN_FLIGHT = 64;
 /** A ping lost on loopback is sent again after this long, so that one drop cannot stall a run. */
 const PING_RETRY_MS = 200;
+/** A ping of ping-many not answered within this long counts as failed (as in quic-clients.ts). */
+const ECHO_DEADLINE_MS = 10_000;
 
 const args = workerArgs();
 const socket = dgram.createSocket('udp4');
@@ -20,8 +24,13 @@ socket.bind(0, '127.0.0.1');
 await once(socket, 'listening');
 /** Set by the sink: answers bench/run.ts's request for the count. */
 let onReport: (() => void) | undefined;
+/** ping-many's sockets, closed with the main one. */
+const many = new Set<dgram.Socket>();
 const stopping = onControl(
-  () => new Promise<void>((resolve) => socket.close(() => resolve())),
+  () => {
+    for (const s of many) s.close();
+    return new Promise<void>((resolve) => socket.close(() => resolve()));
+  },
   () => onReport?.(),
 );
 
@@ -87,6 +96,44 @@ async function ping(port: number, iterations: number, warmup: number): Promise<v
   report({ type: 'samples', samples });
 }
 
+async function pingMany(port: number, count: number): Promise<void> {
+  const sockets = await Promise.all(
+    Array.from({ length: count }, async () => {
+      const s = dgram.createSocket('udp4');
+      many.add(s);
+      s.bind(0, '127.0.0.1');
+      await once(s, 'listening');
+      return s;
+    }),
+  );
+  const message = Buffer.alloc(ECHO_SIZE, 0x61);
+  const latencies: number[] = [];
+  let failed = 0;
+  const start = now();
+  await Promise.all(
+    sockets.map(
+      (s) =>
+        new Promise<void>((resolve) => {
+          const send = () => (stopping() ? undefined : s.send(message, port, '127.0.0.1'));
+          const retry = setInterval(send, PING_RETRY_MS);
+          const done = (answered: boolean) => {
+            clearInterval(retry);
+            clearTimeout(deadline);
+            if (answered) latencies.push(now() - start);
+            else failed++;
+            resolve();
+          };
+          const deadline = setTimeout(() => done(false), ECHO_DEADLINE_MS);
+          s.once('message', () => done(true));
+          send();
+        }),
+    ),
+  );
+  report({ type: 'echoes', answered: latencies.length, failed, latencies });
+  for (const s of sockets) s.close();
+  many.clear();
+}
+
 try {
   await play(args.role);
 } catch (e) {
@@ -108,6 +155,9 @@ async function play(role: string): Promise<void> {
       break;
     case 'ping':
       await ping(Number(args.port), Number(args.iterations), Number(args.warmup));
+      break;
+    case 'ping-many':
+      await pingMany(Number(args.port), Number(args.count));
       break;
     default:
       throw new Error(`unknown role ${role}`);

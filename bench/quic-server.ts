@@ -1,14 +1,34 @@
 /**
- * Benchmark worker: a quichex server on 127.0.0.1. Reports its port and certificate hash, then
- * counts each incoming unidirectional stream (bulk) and echoes each bidirectional stream (echo).
- * Started by bench/run.ts.
+ * Benchmark worker: a quichex server on 127.0.0.1. Reports its port and certificate hash, then,
+ * on every session, counts each incoming unidirectional stream (bulk) and echoes each
+ * bidirectional stream (echo). Started by bench/run.ts. Options:
+ *   --push <bytes>: also opens a unidirectional stream to each client and sends that many bytes
+ *     (bulk server→client), reporting `sent`.
+ *   --paused 1: holds incoming unidirectional streams without ever reading them.
+ *   --datagrams count|echo: counts the datagrams every session receives (reported when asked),
+ *     or sends each one back.
+ *   --idle <ms>: maxIdleTimeout, for scenarios that hold idle connections.
  */
-import { QuicServer, type QuicTransport } from '../lib/index.js';
-import { now, onControl, report } from './common.js';
+import { randomBytes } from 'node:crypto';
+import { QuicServer, type QuicReceiveStream, type QuicTransport } from '../lib/index.js';
+import { now, onControl, report, workerArgs } from './common.js';
+import { countAll, writeAll } from './quic-streams.js';
 
-const server = new QuicServer({ host: '127.0.0.1', port: 0, protocols: ['bench'] });
+const args = workerArgs();
+const push = Number(args.push ?? 0);
+const server = new QuicServer({
+  host: '127.0.0.1',
+  port: 0,
+  protocols: ['bench'],
+  maxConnections: 100_000,
+  ...(args.idle ? { maxIdleTimeout: Number(args.idle) } : {}),
+});
 await server.listen();
-onControl(() => server.close());
+const datagrams = { bytes: 0, packets: 0, last: 0 };
+onControl(
+  () => server.close(),
+  () => report({ type: 'received', ...datagrams }),
+);
 report({
   type: 'ready',
   port: server.address.port,
@@ -16,17 +36,18 @@ report({
 });
 
 async function count(readable: ReadableStream<Uint8Array>): Promise<void> {
-  let bytes = 0;
-  let packets = 0;
-  for await (const chunk of readable) {
-    bytes += chunk.byteLength;
-    packets++;
-  }
-  report({ type: 'received', bytes, packets, last: now() });
+  const counted = await countAll(readable);
+  report({ type: 'received', ...counted, last: now() });
 }
 
+/** Streams held unread by --paused, so that nothing collects them. */
+const held: QuicReceiveStream[] = [];
+
 async function countEach(session: QuicTransport): Promise<void> {
-  for await (const readable of session.incomingUnidirectionalStreams) await count(readable);
+  // Each stream is read on its own, so that parallel streams are read in parallel.
+  for await (const readable of session.incomingUnidirectionalStreams)
+    if (args.paused) held.push(readable);
+    else count(readable).catch(() => {});
 }
 
 async function echoEach(session: QuicTransport): Promise<void> {
@@ -34,4 +55,30 @@ async function echoEach(session: QuicTransport): Promise<void> {
     readable.pipeTo(writable).catch(() => {});
 }
 
-for await (const session of server) Promise.all([countEach(session), echoEach(session)]).catch(() => {});
+async function pushTo(session: QuicTransport): Promise<void> {
+  const writable = await session.createUnidirectionalStream();
+  const chunk = randomBytes(64 * 1024);
+  const start = now();
+  await writeAll(writable, push, chunk);
+  report({ type: 'sent', start, bytes: push });
+}
+
+async function datagramsOf(session: QuicTransport): Promise<void> {
+  const echo = args.datagrams === 'echo' ? session.datagrams.writable.getWriter() : undefined;
+  for await (const datagram of session.datagrams.readable) {
+    if (echo) {
+      echo.write(datagram).catch(() => {});
+    } else {
+      datagrams.bytes += datagram.byteLength;
+      datagrams.packets++;
+      datagrams.last = now();
+    }
+  }
+}
+
+for await (const session of server) {
+  const tasks = [countEach(session), echoEach(session)];
+  if (push > 0) tasks.push(pushTo(session));
+  if (args.datagrams) tasks.push(datagramsOf(session));
+  Promise.all(tasks).catch(() => {});
+}
