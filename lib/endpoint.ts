@@ -20,6 +20,8 @@ import { Ev, native, type BindingConfig, type BindingEndpoint } from './native.j
 /** What an endpoint needs from the owner of one connection (a session). */
 export interface ConnectionOwner {
   onEvent(kind: number, streamId: number): void;
+  /** The socket failed (for a client: e.g. ICMP port unreachable, nothing listens). */
+  onSocketError?(error: QuicTransportError): void;
 }
 
 /** Something to do at the start of the next flush, before packets are built. */
@@ -74,8 +76,6 @@ export class Endpoint {
   onAccept: ((handle: number) => ConnectionOwner | undefined) | undefined;
   /** Called with the handle of each connection a server refuses (maxConnections). */
   onRefused: ((handle: number) => void) | undefined;
-  /** Called when the socket fails. */
-  onError: ((error: QuicTransportError) => void) | undefined;
   readonly local: { address: string; port: number; family: string };
   /** Resolves when the socket is closed. */
   readonly closed: Promise<void>;
@@ -94,6 +94,37 @@ export class Endpoint {
     nativeEndpoint.setLocalAddress(a.address, a.port);
     socket.on('message', this.#onMessage);
     socket.on('error', this.#onSocketError);
+  }
+
+  /**
+   * The client endpoint for connections to `peer` with `config`: connections from one process to
+   * the same server with the same options share one socket and one TLS context (a socket, its
+   * send buffers and a TLS context per connection would cost more than the connection itself).
+   */
+  static async client(config: BindingConfig, peer: Peer): Promise<Endpoint> {
+    const key = `${peer.host} ${peer.port} ${fingerprint(config)}`;
+    for (;;) {
+      let opening = clientEndpoints.get(key);
+      if (!opening) {
+        const bind = { host: peer.host.includes(':') ? '::' : '0.0.0.0', port: 0 };
+        const created = Endpoint.open(config, bind, peer);
+        const forget = () => {
+          if (clientEndpoints.get(key) === created) clientEndpoints.delete(key);
+        };
+        created.then((endpoint) => void endpoint.closed.then(forget), forget);
+        clientEndpoints.set(key, created);
+        opening = created;
+      }
+      const endpoint = await opening;
+      // It may have closed with its last connection since: then open another.
+      if (endpoint.usable) return endpoint;
+      if (clientEndpoints.get(key) === opening) clientEndpoints.delete(key);
+    }
+  }
+
+  /** The socket is open: connections can still be made here. */
+  get usable(): boolean {
+    return !this.#socketClosed;
   }
 
   /**
@@ -208,11 +239,14 @@ export class Endpoint {
   }
 
   #onSocketError = (err: Error): void => {
+    // A client socket is connected to its one server: what fails it fails every connection on it.
+    // A server socket's errors concern one peer at most, and QUIC recovers from a lost packet.
+    if (!this.#connected) return;
     const e = new QuicTransportError(`UDP socket error: ${err.message}`, {
       code: (err as NodeJS.ErrnoException).code === 'ECONNREFUSED' ? 'ERR_QUIC_CONNECTION_REFUSED' : 'ERR_QUIC_SOCKET',
       cause: err,
     });
-    this.onError?.(e);
+    for (const owner of [...this.#owners.values()]) owner.onSocketError?.(e);
   };
 
   #flush = (): void => {
@@ -381,3 +415,15 @@ export class Endpoint {
 }
 
 function noop(): void {}
+
+/** Client endpoints by peer and configuration, while they are open. */
+const clientEndpoints = new Map<string, Promise<Endpoint>>();
+
+/** A configuration as a string: equal strings, interchangeable endpoints. */
+function fingerprint(config: BindingConfig): string {
+  return JSON.stringify(config, (_key, v: unknown) =>
+    v instanceof Uint8Array || (typeof v === 'object' && v !== null && (v as { type?: unknown }).type === 'Buffer')
+      ? Buffer.from(v instanceof Uint8Array ? v : (v as { data: number[] }).data).toString('hex')
+      : v,
+  );
+}

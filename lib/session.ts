@@ -260,7 +260,16 @@ export class QuicTransport {
     };
     this.datagrams = new QuicDatagramDuplexStream(datagramHost, (server ?? resolved)?.datagrams as ResolvedDatagrams);
     if (channels.sessionOpen.hasSubscribers) channels.sessionOpen.publish({ session: this, side: this.#side });
-    const owner: ConnectionOwner = { onEvent: (kind, id) => this.#onEvent(kind, id) };
+    const owner: ConnectionOwner = {
+      onEvent: (kind, id) => this.#onEvent(kind, id),
+      onSocketError: (e) => {
+        const refused = e.code === 'ERR_QUIC_CONNECTION_REFUSED';
+        const where = target ? `${target.host}:${target.port}` : 'the peer';
+        this.#fail(
+          refused ? new QuicTransportError(`no QUIC server is listening at ${where}`, { code: e.code, cause: e }) : e,
+        );
+      },
+    };
     if (server) {
       this.#server = server;
       this.#endpoint = server.endpoint;
@@ -398,27 +407,19 @@ export class QuicTransport {
       const ip = isIP(target.host) ? target.host : await resolve(target.host);
       if (this.#state !== 'connecting') return;
       const v6 = isIP(ip) === 6;
-      endpoint = await Endpoint.open(
-        resolved.binding,
-        { host: v6 ? '::' : '0.0.0.0', port: 0 },
-        { host: ip, port: target.port },
-      );
-      if (this.#state !== 'connecting') {
-        endpoint.closeWhenIdle();
-        return;
-      }
+      do {
+        endpoint = await Endpoint.client(resolved.binding, { host: ip, port: target.port });
+        if (this.#state !== 'connecting') {
+          endpoint.closeWhenIdle();
+          return;
+        }
+        // Another session's last connection may have closed the shared socket meanwhile.
+      } while (!endpoint.usable);
       this.#handle = endpoint.native.connect(resolved.serverName ?? null, ip, target.port);
       this.#endpoint = endpoint;
       this.#remote = { address: ip, port: target.port, family: v6 ? 'IPv6' : 'IPv4' };
       endpoint.attach(this.#handle, owner);
-      endpoint.onError = (e) => {
-        const refused = e.code === 'ERR_QUIC_CONNECTION_REFUSED';
-        const where = `${target.host}:${target.port}`;
-        this.#fail(
-          refused ? new QuicTransportError(`no QUIC server is listening at ${where}`, { code: e.code, cause: e }) : e,
-        );
-      };
-      // A client endpoint serves this one connection: its socket closes when the connection ends.
+      // Client endpoints are shared by the connections to one server and close with the last one.
       endpoint.closeWhenIdle();
       endpoint.flushSoon();
     } catch (e) {

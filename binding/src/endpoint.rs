@@ -247,13 +247,23 @@ impl BindingEndpoint {
             let before = watch.then(|| (conn.q.dgram_recv_queue_len(), conn.q.stats().dgram_recv));
             // A packet that fails to decrypt or parse is dropped by quiche; one that breaks
             // the protocol closes this connection. Either way the endpoint goes on.
-            let _ = conn.q.recv(
-                data,
-                quiche::RecvInfo {
-                    from,
-                    to: self.local,
-                },
-            );
+            // quiche 0.30 drops the rest of a datagram after a packet it cannot decrypt, such as
+            // a Handshake ACK that arrives after the Handshake keys are gone, and with it the
+            // 1-RTT packet coalesced behind it (quiche#1834; RFC 9000 §12.2 says to go on). So
+            // coalesced packets are handed over one by one.
+            let info = quiche::RecvInfo {
+                from,
+                to: self.local,
+            };
+            let mut rest = &mut data[..];
+            while !rest.is_empty() {
+                let len = first_packet_len(rest);
+                let (packet, tail) = rest.split_at_mut(len);
+                if conn.q.recv(packet, info).is_err() {
+                    break;
+                }
+                rest = tail;
+            }
             if let Some((queued, received)) = before {
                 let arrived = conn.q.stats().dgram_recv - received;
                 let kept =
@@ -567,6 +577,53 @@ impl BindingEndpoint {
             port: u32::from(peer.port()),
         })
     }
+}
+
+/// Length of the first QUIC packet in a datagram (RFC 9000 §12.2, §17.2): a long-header packet
+/// ends where its Length field says; anything else (a short header, or a header that does not
+/// parse) runs to the end of the datagram, for quiche to judge.
+fn first_packet_len(data: &[u8]) -> usize {
+    fn varint(data: &[u8], at: &mut usize) -> Option<usize> {
+        let first = *data.get(*at)?;
+        let len = 1usize << (first >> 6);
+        let bytes = data.get(*at..*at + len)?;
+        let mut v = u64::from(first & 0x3f);
+        for &b in &bytes[1..] {
+            v = (v << 8) | u64::from(b);
+        }
+        *at += len;
+        usize::try_from(v).ok()
+    }
+    let parse = || -> Option<usize> {
+        let first = *data.first()?;
+        if first & 0x80 == 0 {
+            return None;
+        }
+        let version = u32::from_be_bytes(data.get(1..5)?.try_into().ok()?);
+        if version != quiche::PROTOCOL_VERSION {
+            return None;
+        }
+        let mut at = 5;
+        let dcid_len = usize::from(*data.get(at)?);
+        at += 1 + dcid_len;
+        let scid_len = usize::from(*data.get(at)?);
+        at += 1 + scid_len;
+        match (first >> 4) & 0x3 {
+            // Initial: a token before the length.
+            0 => {
+                let token = varint(data, &mut at)?;
+                at += token;
+            }
+            // 0-RTT and Handshake.
+            1 | 2 => {}
+            // Retry has no length and is never coalesced.
+            _ => return None,
+        }
+        let payload = varint(data, &mut at)?;
+        let end = at.checked_add(payload)?;
+        (end <= data.len()).then_some(end)
+    };
+    parse().unwrap_or(data.len())
 }
 
 /// What `recv` needs from a header once the datagram is handed to quiche.
