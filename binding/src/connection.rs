@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use quiche::ConnectionId;
 
+use crate::config::DGRAM_RECV_QUEUE;
+
 /// Event kinds, in the order JS handles them. Mirrored in `lib/native.ts`.
 pub const EV_NEW: u32 = 1;
 pub const EV_ESTABLISHED: u32 = 2;
@@ -50,6 +52,12 @@ pub struct Conn {
     /// Interval of keep-alive PINGs, and when the next one is due.
     pub keep_alive: Option<Duration>,
     pub keep_alive_at: Option<Instant>,
+    /// A client has processed a 1-RTT packet that arrived after its handshake completed: the
+    /// server's HANDSHAKE_DONE has most likely been processed, and the handshake is confirmed.
+    confirmed: bool,
+    /// A close asked for before the handshake looked confirmed, and when to send it regardless
+    /// (counted from the first packet sent after the close was asked for).
+    pending_close: Option<(bool, u64, Vec<u8>, Option<Instant>)>,
     want_read: HashSet<u64>,
     want_write: HashSet<u64>,
     /// STOP_SENDING codes of waiting streams quiche collected before JS wrote again.
@@ -80,6 +88,8 @@ impl Conn {
             dgram_dropped: 0,
             keep_alive: None,
             keep_alive_at: None,
+            confirmed: false,
+            pending_close: None,
             want_read: HashSet::new(),
             want_write: HashSet::new(),
             stopped: HashMap::new(),
@@ -171,6 +181,77 @@ impl Conn {
         let _ = self.q.stream_shutdown(id, dir, code);
     }
 
+    /// Takes in one UDP datagram for this connection.
+    ///
+    /// A packet that fails to decrypt or parse is dropped by quiche; one that breaks the protocol
+    /// closes this connection. quiche 0.30 drops the rest of a datagram after a packet it cannot
+    /// decrypt, such as a Handshake ACK that arrives after the Handshake keys are gone, and with
+    /// it the 1-RTT packet coalesced behind it (quiche#1834; RFC 9000 §12.2 says to go on): so
+    /// coalesced packets are handed over one by one.
+    pub fn recv(&mut self, data: &mut [u8], info: quiche::RecvInfo) {
+        // quiche drops the oldest received DATAGRAM when its queue is full and counts nothing:
+        // count here, around the packets that could overflow it.
+        let watch = DGRAM_RECV_QUEUE - self.q.dgram_recv_queue_len() <= data.len() / 2;
+        let before = watch.then(|| (self.q.dgram_recv_queue_len(), self.q.stats().dgram_recv));
+        let was_established = self.q.is_established();
+        let mut short = false;
+        let mut rest = data;
+        while !rest.is_empty() {
+            let len = first_packet_len(rest);
+            let (packet, tail) = rest.split_at_mut(len);
+            short |= packet[0] & 0x80 == 0;
+            if self.q.recv(packet, info).is_err() {
+                break;
+            }
+            rest = tail;
+        }
+        if let Some((queued, received)) = before {
+            let arrived = self.q.stats().dgram_recv - received;
+            let kept = self.q.dgram_recv_queue_len() - queued.min(self.q.dgram_recv_queue_len());
+            self.dgram_dropped += arrived.saturating_sub(kept) as u64;
+        }
+        if was_established && short && !self.confirmed {
+            self.confirmed = true;
+            self.close_pending();
+        }
+    }
+
+    /// Closes the connection. quiche 0.30 sends an application close only in a 1-RTT packet and,
+    /// once closing, processes no more packets: a client that closes before it has processed
+    /// the server's HANDSHAKE_DONE keeps sending Handshake probes without the close until its
+    /// idle timeout. So a client whose handshake does not look confirmed yet closes after the
+    /// next 1-RTT packet, or a few round trips after its next packet (its Finished) left.
+    pub fn close(&mut self, app: bool, code: u64, reason: Vec<u8>) {
+        let unconfirmed = !self.q.is_server() && self.q.is_established() && !self.confirmed;
+        if unconfirmed && self.q.local_error().is_none() && !self.q.is_closed() {
+            if self.pending_close.is_none() {
+                self.pending_close = Some((app, code, reason, None));
+            }
+            return;
+        }
+        // Done: already closing. That is what the caller wants anyway.
+        let _ = self.q.close(app, code, &reason);
+    }
+
+    /// A packet left: a pending close starts counting down.
+    pub fn on_sent(&mut self) {
+        if let Some((.., at @ None)) = self.pending_close.as_mut() {
+            let rtt = self
+                .q
+                .path_stats()
+                .find(|p| p.active)
+                .map_or(Duration::ZERO, |p| p.rtt);
+            let wait = (rtt * 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+            *at = Some(Instant::now() + wait);
+        }
+    }
+
+    fn close_pending(&mut self) {
+        if let Some((app, code, reason, _)) = self.pending_close.take() {
+            let _ = self.q.close(app, code, &reason);
+        }
+    }
+
     /// Queues one DATAGRAM. Returns 0 when queued, -1 when quiche's queue is full (JS gets a
     /// DATAGRAMS_WRITABLE event later), -2 when it is larger than the path allows, -3 when the
     /// peer does not accept DATAGRAMs (or the handshake has not told us yet).
@@ -211,6 +292,9 @@ impl Conn {
 
     /// The next instant this connection needs `on_timeout`: quiche's timers or a keep-alive.
     pub fn next_deadline(&mut self) -> Option<Instant> {
+        if let Some((.., Some(at))) = self.pending_close {
+            return Some(self.q.timeout_instant().map_or(at, |t| t.min(at)));
+        }
         let closing = self.q.is_closed() || self.q.is_draining() || self.q.local_error().is_some();
         match self.keep_alive {
             Some(every) if !closing && self.q.is_established() => {
@@ -228,6 +312,13 @@ impl Conn {
 
     /// Runs quiche's expired timers, and sends a PING when a keep-alive is due.
     pub fn on_timeout(&mut self, now: Instant) {
+        if self
+            .pending_close
+            .as_ref()
+            .is_some_and(|&(.., at)| at.is_some_and(|at| at <= now))
+        {
+            self.close_pending();
+        }
         if let (Some(every), Some(at)) = (self.keep_alive, self.keep_alive_at) {
             if at <= now {
                 // Any ack-eliciting packet resets both sides' idle timers.
@@ -319,4 +410,51 @@ impl Conn {
             events.push_back((EV_DRAINING, h, 0));
         }
     }
+}
+
+/// Length of the first QUIC packet in a datagram (RFC 9000 §12.2, §17.2): a long-header packet
+/// ends where its Length field says; anything else (a short header, or a header that does not
+/// parse) runs to the end of the datagram, for quiche to judge.
+pub fn first_packet_len(data: &[u8]) -> usize {
+    fn varint(data: &[u8], at: &mut usize) -> Option<usize> {
+        let first = *data.get(*at)?;
+        let len = 1usize << (first >> 6);
+        let bytes = data.get(*at..*at + len)?;
+        let mut v = u64::from(first & 0x3f);
+        for &b in &bytes[1..] {
+            v = (v << 8) | u64::from(b);
+        }
+        *at += len;
+        usize::try_from(v).ok()
+    }
+    let parse = || -> Option<usize> {
+        let first = *data.first()?;
+        if first & 0x80 == 0 {
+            return None;
+        }
+        let version = u32::from_be_bytes(data.get(1..5)?.try_into().ok()?);
+        if version != quiche::PROTOCOL_VERSION {
+            return None;
+        }
+        let mut at = 5;
+        let dcid_len = usize::from(*data.get(at)?);
+        at += 1 + dcid_len;
+        let scid_len = usize::from(*data.get(at)?);
+        at += 1 + scid_len;
+        match (first >> 4) & 0x3 {
+            // Initial: a token before the length.
+            0 => {
+                let token = varint(data, &mut at)?;
+                at += token;
+            }
+            // 0-RTT and Handshake.
+            1 | 2 => {}
+            // Retry has no length and is never coalesced.
+            _ => return None,
+        }
+        let payload = varint(data, &mut at)?;
+        let end = at.checked_add(payload)?;
+        (end <= data.len()).then_some(end)
+    };
+    parse().unwrap_or(data.len())
 }

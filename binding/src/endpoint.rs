@@ -19,7 +19,7 @@ use napi::bindgen_prelude::{BigInt, Buffer, Float64ArraySlice, Uint32ArraySlice,
 use napi_derive::napi;
 use quiche::ConnectionId;
 
-use crate::config::{build, BindingConfig, DGRAM_RECV_QUEUE};
+use crate::config::{build, BindingConfig};
 use crate::connection::{Conn, Event, EV_NEW, EV_REFUSED};
 use crate::error::{from_quiche, js_error, Result};
 use crate::stats::BindingStats;
@@ -241,35 +241,13 @@ impl BindingEndpoint {
             None => return Ok(0),
         };
         if let Some(conn) = self.slots[h as usize].as_mut() {
-            // quiche drops the oldest received DATAGRAM when its queue is full and counts
-            // nothing: count here, around the packets that could overflow it.
-            let watch = DGRAM_RECV_QUEUE - conn.q.dgram_recv_queue_len() <= data.len() / 2;
-            let before = watch.then(|| (conn.q.dgram_recv_queue_len(), conn.q.stats().dgram_recv));
-            // A packet that fails to decrypt or parse is dropped by quiche; one that breaks
-            // the protocol closes this connection. Either way the endpoint goes on.
-            // quiche 0.30 drops the rest of a datagram after a packet it cannot decrypt, such as
-            // a Handshake ACK that arrives after the Handshake keys are gone, and with it the
-            // 1-RTT packet coalesced behind it (quiche#1834; RFC 9000 §12.2 says to go on). So
-            // coalesced packets are handed over one by one.
-            let info = quiche::RecvInfo {
-                from,
-                to: self.local,
-            };
-            let mut rest = &mut data[..];
-            while !rest.is_empty() {
-                let len = first_packet_len(rest);
-                let (packet, tail) = rest.split_at_mut(len);
-                if conn.q.recv(packet, info).is_err() {
-                    break;
-                }
-                rest = tail;
-            }
-            if let Some((queued, received)) = before {
-                let arrived = conn.q.stats().dgram_recv - received;
-                let kept =
-                    conn.q.dgram_recv_queue_len() - queued.min(conn.q.dgram_recv_queue_len());
-                conn.dgram_dropped += arrived.saturating_sub(kept) as u64;
-            }
+            conn.recv(
+                data,
+                quiche::RecvInfo {
+                    from,
+                    to: self.local,
+                },
+            );
             if conn.hidden {
                 // Refused (maxConnections): closed only once quiche has the client's Initial
                 // keys, so that the client gets CONNECTION_CLOSE instead of silence.
@@ -365,6 +343,7 @@ impl BindingEndpoint {
                             meta[n * 2 + 1] = word;
                             off += len;
                             n += 1;
+                            conn.on_sent();
                         }
                         // Done, or a failure that quiche turned into closing the connection.
                         Err(_) => break,
@@ -524,8 +503,7 @@ impl BindingEndpoint {
         reason: Uint8ArraySlice,
     ) -> Result<()> {
         let code = code_of(&code)?;
-        // Done: already closing. That is what the caller wants anyway.
-        let _ = self.conn(h)?.q.close(app, code, &reason);
+        self.conn(h)?.close(app, code, reason.to_vec());
         self.touch(h);
         Ok(())
     }
@@ -577,53 +555,6 @@ impl BindingEndpoint {
             port: u32::from(peer.port()),
         })
     }
-}
-
-/// Length of the first QUIC packet in a datagram (RFC 9000 §12.2, §17.2): a long-header packet
-/// ends where its Length field says; anything else (a short header, or a header that does not
-/// parse) runs to the end of the datagram, for quiche to judge.
-fn first_packet_len(data: &[u8]) -> usize {
-    fn varint(data: &[u8], at: &mut usize) -> Option<usize> {
-        let first = *data.get(*at)?;
-        let len = 1usize << (first >> 6);
-        let bytes = data.get(*at..*at + len)?;
-        let mut v = u64::from(first & 0x3f);
-        for &b in &bytes[1..] {
-            v = (v << 8) | u64::from(b);
-        }
-        *at += len;
-        usize::try_from(v).ok()
-    }
-    let parse = || -> Option<usize> {
-        let first = *data.first()?;
-        if first & 0x80 == 0 {
-            return None;
-        }
-        let version = u32::from_be_bytes(data.get(1..5)?.try_into().ok()?);
-        if version != quiche::PROTOCOL_VERSION {
-            return None;
-        }
-        let mut at = 5;
-        let dcid_len = usize::from(*data.get(at)?);
-        at += 1 + dcid_len;
-        let scid_len = usize::from(*data.get(at)?);
-        at += 1 + scid_len;
-        match (first >> 4) & 0x3 {
-            // Initial: a token before the length.
-            0 => {
-                let token = varint(data, &mut at)?;
-                at += token;
-            }
-            // 0-RTT and Handshake.
-            1 | 2 => {}
-            // Retry has no length and is never coalesced.
-            _ => return None,
-        }
-        let payload = varint(data, &mut at)?;
-        let end = at.checked_add(payload)?;
-        (end <= data.len()).then_some(end)
-    };
-    parse().unwrap_or(data.len())
 }
 
 /// What `recv` needs from a header once the datagram is handed to quiche.

@@ -39,13 +39,12 @@ describe('session close', () => {
   });
 
   test('closing right after ready never locks up the pump (regression)', async () => {
-    // quiche 0.30 sends a close made before the handshake is confirmed at the Handshake level
-    // only, which a server that has confirmed can no longer read: the server may then see an
-    // idle timeout instead of the close. What must hold: each session ends, and the pump stays
-    // responsive (it used to spin on ACK-only packets and starve every other connection).
+    // quiche 0.30 cannot send a close made before the client's handshake is confirmed (see
+    // close-unconfirmed.test.ts); the client holds it back until then. Every server side must see
+    // the close code, and the pump must stay responsive (it used to spin on ACK-only packets and
+    // starve every other connection).
     const quick = await startServer({ maxIdleTimeout: 1000 });
     try {
-      let clean = 0;
       for (let i = 0; i < 30; i++) {
         const accepted = quick.accept();
         const client = connect(quick, { maxIdleTimeout: 1000 });
@@ -63,18 +62,12 @@ describe('session close', () => {
           ),
           'server side end',
         );
-        if (!(end instanceof Error)) {
-          assert.deepEqual(end, { closeCode: 5, reason: 'bye' });
-          clean++;
-        } else {
-          assert.equal((end as QuicTransportError).code, 'ERR_QUIC_IDLE_TIMEOUT');
-        }
+        assert.deepEqual(end, { closeCode: 5, reason: 'bye' });
       }
       const { client, session } = await connectPair(quick);
       echo(session);
       assert.equal(await within(5000, echoText(client, 'responsive'), 'echo after'), 'responsive');
       client.close();
-      assert.ok(clean > 0, 'at least some closes should arrive as sent');
     } finally {
       await quick.close();
     }
