@@ -186,12 +186,26 @@ export class QuicDatagramDuplexStream implements FlushHook {
       throw new TypeError('createWritable() options must be an object');
     const sendOrder = validSendOrder(options?.sendOrder);
     if (this.#ended) throw this.#ended;
+    return this.#makeWritable(sendOrder);
+  }
+
+  /**
+   * A writable with `sendOrder` 0, made on first use (W3C's `writable` attribute). After the
+   * session has ended it is an errored writable rather than a throwing getter.
+   */
+  get writable(): QuicDatagramsWritable {
+    this.#writable ??= this.#makeWritable(0);
+    return this.#writable;
+  }
+
+  #makeWritable(sendOrder: number): QuicDatagramsWritable {
     let controller!: WritableStreamDefaultController;
     const writable: QuicDatagramsWritable = new QuicDatagramsWritable(
       {
         start: (c) => {
           controller = c;
-          this.#writables.add(c);
+          if (this.#ended) c.error(this.#ended);
+          else this.#writables.add(c);
         },
         write: (chunk) => this.#write(chunk, writable.sendOrder),
         close: () => void this.#writables.delete(controller),
@@ -200,12 +214,6 @@ export class QuicDatagramDuplexStream implements FlushHook {
       sendOrder,
     );
     return writable;
-  }
-
-  /** A writable with `sendOrder` 0, made on first use (W3C's `writable` attribute). */
-  get writable(): QuicDatagramsWritable {
-    this.#writable ??= this.createWritable();
-    return this.#writable;
   }
 
   /** Milliseconds a received datagram may wait to be read; `null`: no limit. */

@@ -124,4 +124,14 @@ describe('datagrams at the end of a session', () => {
       client.close();
     }
   });
+
+  test('readable and writable first touched after the end are closed and errored, not throwing', async () => {
+    const { client } = await connectPair(server);
+    client.close({ closeCode: 4, reason: 'done' });
+    await client.closed;
+    const { done } = await client.datagrams.readable.getReader().read();
+    assert.equal(done, true);
+    await assert.rejects(client.datagrams.writable.getWriter().write(tagged(1, 0)), hasCode('ERR_QUIC_SESSION_CLOSED'));
+    assert.throws(() => client.datagrams.createWritable(), hasCode('ERR_QUIC_SESSION_CLOSED'));
+  });
 });
