@@ -4,14 +4,7 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    ignores: [
-      'binding/index.js',
-      'binding/index.d.ts',
-      '**/target/**',
-      'dist/**',
-      'coverage/**',
-      'node_modules/**',
-    ],
+    ignores: ['binding/index.js', 'binding/index.d.ts', '**/target/**', 'dist/**', 'coverage/**', 'node_modules/**'],
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,
