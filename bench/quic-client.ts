@@ -17,7 +17,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { DATAGRAM_PAYLOAD, ECHO_SIZE, go, now, onControl, report, workerArgs } from './common.js';
-import { connect, countAll, writeAll } from './quic-streams.js';
+import { connect } from './quic-streams.js';
+import { countAll, echoSamples, writeAll } from './web-streams.js';
 
 const CHUNK = 64 * 1024;
 /** A datagram ping lost on loopback is sent again after this long, as dgram-peer.ts does. */
@@ -52,22 +53,7 @@ async function download(): Promise<void> {
 }
 
 async function echo(iterations: number, warmup: number): Promise<void> {
-  const { readable, writable } = await transport.createBidirectionalStream();
-  const writer = writable.getWriter();
-  const reader = readable.getReader();
-  const message = randomBytes(ECHO_SIZE);
-  const samples: number[] = [];
-  for (let i = 0; i < warmup + iterations; i++) {
-    const start = now();
-    await writer.write(message);
-    for (let got = 0; got < ECHO_SIZE;) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error('the echo stream ended early');
-      got += value.byteLength;
-    }
-    if (i >= warmup) samples.push(now() - start);
-  }
-  await writer.close();
+  const samples = await echoSamples(await transport.createBidirectionalStream(), iterations, warmup);
   report({ type: 'samples', samples });
 }
 

@@ -12,7 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import { QuicServer, type QuicReceiveStream, type QuicTransport } from '../lib/index.js';
 import { now, onControl, report, workerArgs } from './common.js';
-import { countAll, writeAll } from './quic-streams.js';
+import { countAll, writeAll } from './web-streams.js';
 
 const args = workerArgs();
 const push = Number(args.push ?? 0);

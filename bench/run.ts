@@ -1,13 +1,16 @@
 /**
  * The quichex benchmark. Every figure is printed beside its baselines measured in the same run:
- * raw `node:dgram` (what Node's UDP sockets carry with no protocol at all), and the native
- * ceiling, bench/native's quiche-peer, which plays the same scenarios in plain Rust over the same
- * quiche and transport settings. Servers and clients run in separate processes on loopback.
+ * raw `node:dgram` (what Node's UDP sockets carry with no protocol at all), the native ceiling,
+ * bench/native's quiche-peer, which plays the same scenarios in plain Rust over the same quiche and
+ * transport settings, and, in bulk, echo and handshake, the peer library @matrixai/quic (both ends
+ * its own, see bench/matrixai.ts). Servers and clients run in separate processes on loopback.
  *
  *   npm run bench -- [--only <list>] [--runs <n>] [--timeout <s>]
  *                    [--size <MiB>] [--iterations <n>] [--warmup <n>]
  *                    [--conns <list>] [--handshakes <n>] [--in-flight <list>]
  *                    [--datagram-seconds <s>] [--paused-size <MiB>] [--paused-seconds <s>]
+ *                    [--matrixai on|off] [--matrixai-size <MiB>] [--matrixai-iterations <n>]
+ *                    [--matrixai-handshakes <n>]
  *
  * Scenarios (--only, comma-separated; all by default): bulk (one stream each way, and
  * PARALLEL_STREAMS streams), echo, handshake (new connections/s and time to first echo, --handshakes
@@ -16,7 +19,11 @@
  * while a 1 GiB writer waits on a reader that never reads).
  *
  * Builds quiche-peer with cargo first when it is missing or stale; if that fails, says so and runs
- * the rest without it. Prints medians over the runs as a table (figure, baselines, ratios, the
+ * the rest without it. Installs @matrixai/quic into bench/node_modules (bench/package.json) when it
+ * is missing; if it cannot be installed or loaded, says why, shows its cells as n/a and runs the
+ * rest. Being far slower, it moves --matrixai-size MiB in bulk (8 by default), times
+ * --matrixai-iterations echoes and opens --matrixai-handshakes connections per handshake run; the
+ * table's row labels say so. Prints medians over the runs as a table (figure, baselines, ratios, the
  * issue's target) and writes every sample to bench/results/<date>.json. Each run of each scenario
  * is killed after --timeout seconds (more for many connections). Exits non-zero when any run (or
  * the native build) failed.
@@ -28,6 +35,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DATAGRAM_PAYLOAD, DATAGRAM_SIZE, ECHO_SIZE, median } from './common.js';
 import { attempt, failures } from './harness.js';
+import { MATRIXAI_VERSION, prepareMatrixai } from './matrixai.js';
 import { buildNativePeer } from './native-peer.js';
 import { bulk } from './scenarios/bulk.js';
 import { concurrency } from './scenarios/concurrency.js';
@@ -58,6 +66,10 @@ const { values } = parseArgs({
     'datagram-seconds': { type: 'string', default: '2' },
     'paused-size': { type: 'string', default: '1024' },
     'paused-seconds': { type: 'string', default: '5' },
+    matrixai: { type: 'string', default: 'on' },
+    'matrixai-size': { type: 'string', default: '8' },
+    'matrixai-iterations': { type: 'string', default: '500' },
+    'matrixai-handshakes': { type: 'string', default: '100' },
   },
 });
 
@@ -115,11 +127,26 @@ const settings: Settings = {
   pausedMs: number('paused-seconds') * 1000,
   fdLimit,
 };
+if (values.matrixai !== 'on' && values.matrixai !== 'off')
+  throw new RangeError(`--matrixai must be on or off, got ${values.matrixai}`);
+if (values.matrixai === 'on') {
+  const iterations = number('matrixai-iterations');
+  settings.matrixai = {
+    sizeMiB: number('matrixai-size'),
+    size: Math.round(number('matrixai-size') * MIB),
+    iterations,
+    warmup: Math.min(settings.warmup, Math.ceil(iterations / 10)),
+    handshakes: number('matrixai-handshakes'),
+  };
+}
 
 const nativeUsed = scenarios.some((s) => s.native);
 const nativeError = nativeUsed ? buildNativePeer() : 'not needed by the selected scenarios';
 if (nativeUsed && nativeError)
   console.error(`native baseline (bench/native) unavailable: ${nativeError}; running the rest without it`);
+const matrixaiUsed = settings.matrixai !== undefined && scenarios.some((s) => s.matrixai);
+const matrixaiError = matrixaiUsed ? prepareMatrixai() : undefined;
+if (matrixaiError) console.error(`@matrixai/quic baseline unavailable: ${matrixaiError}; running the rest without it`);
 
 /** Every run's figures, by figure and contender; and every raw result, by result and contender. */
 const figureRuns: Record<string, Record<Kind, number[]>> = {};
@@ -131,6 +158,7 @@ for (let run = 1; run <= settings.runs; run++) {
   const ctx: Context = {
     settings,
     native: !nativeError,
+    matrixai: matrixaiUsed && !matrixaiError,
     shared: <T>(key: string, fn: () => Promise<T>) => {
       if (!shared.has(key)) shared.set(key, attempt(fn));
       return shared.get(key) as Promise<T | undefined>;
@@ -157,10 +185,15 @@ const summary = Object.fromEntries(
 const rows: Row[] = scenarios.flatMap((s) => s.rows(summary, settings));
 const notes = scenarios.flatMap((s) => s.notes?.(settings) ?? []);
 if (nativeUsed && nativeError) notes.push(`native quiche baseline not measured: ${nativeError}`);
+if (matrixaiUsed)
+  notes.push(
+    '@matrixai/quic: its own server and client, each in its own process, the server certificate pinned by a',
+    '  verifyCallback (bench/matrixai.ts); bulk on one unidirectional stream, echoes on one bidirectional stream.',
+  );
+if (matrixaiError) notes.push(`@matrixai/quic baseline not measured (n/a): ${matrixaiError}`);
 const cpu = cpus();
-console.log(
-  `\nquichex vs node:dgram and vs native quiche (bench/native), loopback, separate processes; medians of ${settings.runs} run(s)`,
-);
+const against = `node:dgram, native quiche (bench/native)${matrixaiUsed ? ` and @matrixai/quic ${MATRIXAI_VERSION}` : ''}`;
+console.log(`\nquichex vs ${against}, loopback, separate processes; medians of ${settings.runs} run(s)`);
 console.log(`${cpu.length} × ${cpu[0]?.model ?? 'unknown CPU'}, node ${process.version}, ${platform()} ${release()}\n`);
 printTable(rows);
 if (notes.length > 0) console.log(`\n${notes.join('\n')}`);
@@ -182,6 +215,7 @@ const options = {
   datagramPayload: DATAGRAM_PAYLOAD,
   echoSize: ECHO_SIZE,
   nativeBuildError: nativeError,
+  matrixaiError,
 };
 writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), machine, options, summary, runs }, null, 2));
 console.log(`\nall samples: ${fileURLToPath(file)}`);

@@ -2,7 +2,8 @@
  * Bulk throughput: `size` bytes client→server on one stream, server→client on one stream, and
  * client→server split over PARALLEL_STREAMS streams; each beside the raw `node:dgram` blast of the
  * same size (the pump's ceiling, in either direction) and bench/native's quiche-peer doing the same
- * transfer.
+ * transfer. The one-stream upload is also measured with @matrixai/quic at both ends, moving only
+ * its own, much smaller size (at well under 1 MB/s, 256 MiB would take minutes).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { attempt, scenario, type Args, type Message } from '../harness.js';
@@ -75,10 +76,12 @@ export function dgramBlast(settings: Settings): Promise<Bulk> {
 
 const QUIC_SERVER: [string, Args] = ['quic-server.ts', {}];
 const NATIVE_SERVER: [string, Args] = [NATIVE_PEER, { role: 'server' }];
+const MATRIXAI_SERVER: [string, Args] = ['matrixai-server.ts', {}];
 
 export const bulk: Scenario = {
   name: 'bulk',
   native: true,
+  matrixai: true,
 
   async run(ctx: Context) {
     const { settings: s } = ctx;
@@ -87,6 +90,19 @@ export const bulk: Scenario = {
     const up = await attempt(() => upload(s, 'quichex bulk', QUIC_SERVER, ['quic-client.ts', { mode: 'bulk' }], 1));
     const upNative = await attempt(
       native(() => upload(s, 'native bulk', NATIVE_SERVER, [NATIVE_PEER, { role: 'bulk' }], 1)),
+    );
+    const { matrixai: m } = s;
+    const upMatrixai = await attempt(
+      ctx.matrixai && m
+        ? () =>
+            upload(
+              { ...s, size: m.size },
+              'matrixai bulk',
+              MATRIXAI_SERVER,
+              ['matrixai-client.ts', { mode: 'bulk' }],
+              1,
+            )
+        : undefined,
     );
     const down = await attempt(() =>
       download(s, 'quichex download', QUIC_SERVER, ['quic-client.ts', { mode: 'download' }]),
@@ -103,20 +119,21 @@ export const bulk: Scenario = {
     );
     const rate = (b?: Bulk) => fmt.mbit(mbit(b) ?? NaN);
     const loss = dgram ? ` (loss ${fmt.percent(dgram.loss ?? 0)})` : '';
-    console.error(`  bulk: quichex ${rate(up)}, dgram ${rate(dgram)}${loss}, native ${rate(upNative)}`);
+    const matrixai = m ? `, @matrixai/quic (${m.sizeMiB} MiB) ${rate(upMatrixai)}` : '';
+    console.error(`  bulk: quichex ${rate(up)}, dgram ${rate(dgram)}${loss}, native ${rate(upNative)}${matrixai}`);
     console.error(`  bulk server→client: quichex ${rate(down)}, native ${rate(downNative)}`);
     console.error(`  bulk ${streams} streams: quichex ${rate(par)}, native ${rate(parNative)}`);
     const mib = (b?: Bulk) => (b ? b.bytesPerSec / MIB : undefined);
     return {
       figures: {
-        bulkMbitPerSec: { quichex: mbit(up), dgram: mbit(dgram), native: mbit(upNative) },
-        bulkMiBPerSec: { quichex: mib(up), dgram: mib(dgram), native: mib(upNative) },
+        bulkMbitPerSec: { quichex: mbit(up), dgram: mbit(dgram), native: mbit(upNative), matrixai: mbit(upMatrixai) },
+        bulkMiBPerSec: { quichex: mib(up), dgram: mib(dgram), native: mib(upNative), matrixai: mib(upMatrixai) },
         dgramLoss: { dgram: dgram?.loss },
         bulkDownMbitPerSec: { quichex: mbit(down), dgram: mbit(dgram), native: mbit(downNative) },
         bulkParallelMbitPerSec: { quichex: mbit(par), dgram: mbit(dgram), native: mbit(parNative) },
       },
       raw: {
-        bulk: { quichex: up, dgram, native: upNative },
+        bulk: { quichex: up, dgram, native: upNative, matrixai: upMatrixai },
         bulkDown: { quichex: down, native: downNative },
         bulkParallel: { quichex: par, native: parNative },
       },
@@ -133,7 +150,14 @@ export const bulk: Scenario = {
       extra,
     });
     const size = `${settings.sizeMiB} MiB`;
-    const one = row(`bulk, ${size} one stream (higher is better)`, 'bulkMbitPerSec');
+    const m = settings.matrixai;
+    const one = {
+      ...row(
+        `bulk, ${size} one stream${m ? ` (@matrixai/quic: ${m.sizeMiB} MiB)` : ''} (higher is better)`,
+        'bulkMbitPerSec',
+      ),
+      matrixai: m !== undefined,
+    };
     const { quichex: q, dgram: d, native: n } = one.values;
     return [
       { ...one, target: `${atLeast(q / d, 0.5, '≥ 0.5× dgram')}; ${atLeast(q / n, 0.5, '≥ 0.5× native')}` },

@@ -1,6 +1,7 @@
 /**
- * Echo round trips of ECHO_SIZE bytes on one open stream, beside raw `node:dgram` ping-pong and
- * bench/native's quiche-peer doing the same echo.
+ * Echo round trips of ECHO_SIZE bytes on one open stream, beside raw `node:dgram` ping-pong,
+ * bench/native's quiche-peer doing the same echo, and @matrixai/quic at both ends (fewer round
+ * trips: its own --matrixai-iterations).
  */
 import { ECHO_SIZE, percentile } from '../common.js';
 import { attempt, scenario, type Args } from '../harness.js';
@@ -35,6 +36,7 @@ export const rttOf = (e?: Echo) => (e ? `${fmt.us(e.p50)} / ${fmt.us(e.p99)}` : 
 export const echo: Scenario = {
   name: 'echo',
   native: true,
+  matrixai: true,
 
   async run(ctx: Context) {
     const { settings: s } = ctx;
@@ -47,29 +49,46 @@ export const echo: Scenario = {
         ? () => echoRun(s, 'native echo', [NATIVE_PEER, { role: 'server' }], [NATIVE_PEER, { role: 'echo' }])
         : undefined,
     );
-    console.error(`  echo p50/p99: quichex ${rttOf(quichex)}, dgram ${rttOf(dgram)}, native ${rttOf(native)}`);
+    const { matrixai: m } = s;
+    const matrixai = await attempt(
+      ctx.matrixai && m
+        ? () =>
+            echoRun(
+              { ...s, iterations: m.iterations, warmup: m.warmup },
+              'matrixai echo',
+              ['matrixai-server.ts', {}],
+              ['matrixai-client.ts', { mode: 'echo' }],
+            )
+        : undefined,
+    );
+    const others = `dgram ${rttOf(dgram)}, native ${rttOf(native)}${m ? `, @matrixai/quic ${rttOf(matrixai)}` : ''}`;
+    console.error(`  echo p50/p99: quichex ${rttOf(quichex)}, ${others}`);
     return {
       figures: {
-        echoP50Ms: { quichex: quichex?.p50, dgram: dgram?.p50, native: native?.p50 },
-        echoP99Ms: { quichex: quichex?.p99, dgram: dgram?.p99, native: native?.p99 },
+        echoP50Ms: { quichex: quichex?.p50, dgram: dgram?.p50, native: native?.p50, matrixai: matrixai?.p50 },
+        echoP99Ms: { quichex: quichex?.p99, dgram: dgram?.p99, native: native?.p99, matrixai: matrixai?.p99 },
       },
-      raw: { echo: { quichex, dgram, native } },
+      raw: { echo: { quichex, dgram, native, matrixai } },
     };
   },
 
-  rows(summary) {
+  rows(summary, settings) {
     const p50 = valuesOf(summary, 'echoP50Ms');
+    const m = settings.matrixai;
+    const of = m ? ` (${settings.iterations} round trips; @matrixai/quic: ${m.iterations})` : '';
     return [
       {
-        figure: `echo ${ECHO_SIZE} B round trip p50 (lower is better)`,
+        figure: `echo ${ECHO_SIZE} B round trip p50${of} (lower is better)`,
         values: p50,
         format: fmt.us,
         target: atMost(p50.quichex / p50.dgram, 3, '≤ 3× dgram'),
+        matrixai: m !== undefined,
       },
       {
-        figure: `echo ${ECHO_SIZE} B round trip p99 (lower is better)`,
+        figure: `echo ${ECHO_SIZE} B round trip p99${of} (lower is better)`,
         values: valuesOf(summary, 'echoP99Ms'),
         format: fmt.us,
+        matrixai: m !== undefined,
       },
     ];
   },

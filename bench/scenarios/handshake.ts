@@ -3,8 +3,9 @@
  * each with a full handshake that pins the server's certificate hash, one echo of ECHO_SIZE bytes
  * on a new stream, and a close; sequentially and with several in flight. Time to first byte is
  * connect → handshake → stream → echo answered. The baseline is bench/native's quiche-peer doing
- * the same (its client runs one thread per connection in flight, each with its own socket); the
- * issue's absolute target is printed beside.
+ * the same (its client runs one thread per connection in flight, each with its own socket), and
+ * @matrixai/quic at both ends opening fewer connections (--matrixai-handshakes); the issue's
+ * absolute target is printed beside.
  */
 import { ECHO_SIZE, percentile } from '../common.js';
 import { attempt, scenario, type Args, type Message } from '../harness.js';
@@ -42,6 +43,7 @@ const key = (c: number) => (c === 1 ? 'sequential' : `${c} in flight`);
 export const handshake: Scenario = {
   name: 'handshake',
   native: true,
+  matrixai: true,
 
   async run(ctx: Context) {
     const { settings: s } = ctx;
@@ -62,30 +64,57 @@ export const handshake: Scenario = {
               )
           : undefined,
       );
+      const { matrixai: m } = s;
+      const matrixai = await attempt(
+        ctx.matrixai && m
+          ? () =>
+              handshakes(
+                { ...s, handshakes: m.handshakes },
+                `matrixai handshakes (${key(c)})`,
+                ['matrixai-server.ts', {}],
+                ['matrixai-client.ts', args],
+              )
+          : undefined,
+      );
       const rate = (h?: Handshakes) =>
         h ? `${fmt.perSec('conn')(h.perSec)} (ttfb ${fmt.ms(h.p50)} / ${fmt.ms(h.p99)})` : '-';
-      console.error(`  handshakes ${key(c)}: quichex ${rate(quichex)}, native ${rate(native)}`);
-      result.figures[`handshakesPerSec.${c}`] = { quichex: quichex?.perSec, native: native?.perSec };
-      result.figures[`ttfbP50Ms.${c}`] = { quichex: quichex?.p50, native: native?.p50 };
-      result.figures[`ttfbP99Ms.${c}`] = { quichex: quichex?.p99, native: native?.p99 };
-      result.raw[`handshake.${c}`] = { quichex, native };
+      const others = `native ${rate(native)}${m ? `, @matrixai/quic ${rate(matrixai)}` : ''}`;
+      console.error(`  handshakes ${key(c)}: quichex ${rate(quichex)}, ${others}`);
+      const figure = (f: (h: Handshakes) => number) => ({
+        quichex: quichex && f(quichex),
+        native: native && f(native),
+        matrixai: matrixai && f(matrixai),
+      });
+      result.figures[`handshakesPerSec.${c}`] = figure((h) => h.perSec);
+      result.figures[`ttfbP50Ms.${c}`] = figure((h) => h.p50);
+      result.figures[`ttfbP99Ms.${c}`] = figure((h) => h.p99);
+      result.raw[`handshake.${c}`] = { quichex, native, matrixai };
     }
     return result;
   },
 
   rows(summary, settings) {
+    const m = settings.matrixai;
+    const matrixai = m !== undefined;
     return settings.handshakeConcurrency.flatMap((c) => {
       const rate = valuesOf(summary, `handshakesPerSec.${c}`);
-      const what = `${settings.handshakes} conns ${key(c)}`;
+      const what = `${settings.handshakes} conns${m ? ` (@matrixai/quic: ${m.handshakes})` : ''} ${key(c)}`;
+      const ttfb = (p: number) => ({
+        figure: `time to first echo p${p}, ${what}`,
+        values: valuesOf(summary, `ttfbP${p}Ms.${c}`),
+        format: fmt.ms,
+        matrixai,
+      });
       return [
         {
           figure: `new verified connections/s, ${what}`,
           values: rate,
           format: fmt.perSec('conn'),
           target: atLeast(rate.quichex, TARGET_PER_SEC, `≥ ${TARGET_PER_SEC} conn/s`),
+          matrixai,
         },
-        { figure: `time to first echo p50, ${what}`, values: valuesOf(summary, `ttfbP50Ms.${c}`), format: fmt.ms },
-        { figure: `time to first echo p99, ${what}`, values: valuesOf(summary, `ttfbP99Ms.${c}`), format: fmt.ms },
+        ttfb(50),
+        ttfb(99),
       ];
     });
   },

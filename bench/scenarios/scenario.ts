@@ -3,8 +3,11 @@
  * and table rows built from the medians of those figures over the runs.
  */
 
-/** The contenders: quichex and its two same-run baselines. */
-export const KINDS = ['quichex', 'dgram', 'native'] as const;
+/**
+ * The contenders: quichex and its same-run baselines: raw `node:dgram`, bench/native's
+ * quiche-peer, and the peer library @matrixai/quic.
+ */
+export const KINDS = ['quichex', 'dgram', 'native', 'matrixai'] as const;
 /** One contender. */
 export type Kind = (typeof KINDS)[number];
 
@@ -36,6 +39,11 @@ export interface Settings {
   pausedMs: number;
   /** The open-file limit the workers inherit. */
   fdLimit: number;
+  /**
+   * What the @matrixai/quic baseline does instead, being far slower: its bulk size in MiB and
+   * bytes, its echo round trips, and its connections per handshake run; absent when turned off.
+   */
+  matrixai?: { sizeMiB: number; size: number; iterations: number; warmup: number; handshakes: number };
 }
 
 /** What a scenario gets for one run. */
@@ -43,6 +51,8 @@ export interface Context {
   settings: Settings;
   /** Whether bench/native's quiche-peer was built. */
   native: boolean;
+  /** Whether @matrixai/quic is installed, loads, and was not turned off. */
+  matrixai: boolean;
   /**
    * The result of `fn`, run once per run however many scenarios ask for `key`: a baseline that
    * several scenarios compare against. `undefined` if it failed.
@@ -63,6 +73,8 @@ export interface Row {
   format: (value: number) => string;
   /** Appended to a contender's cell (such as the baseline's loss). */
   extra?: Partial<Record<Kind, string>>;
+  /** Whether the row has a @matrixai/quic cell: n/a when it was not measured, rather than '-'. */
+  matrixai?: boolean;
   target?: string;
 }
 
@@ -71,6 +83,8 @@ export interface Scenario {
   name: string;
   /** Whether it runs bench/native's quiche-peer (which then has to be built). */
   native: boolean;
+  /** Whether it runs the @matrixai/quic baseline (which then has to be installed). */
+  matrixai?: boolean;
   run(ctx: Context): Promise<RunResult>;
   rows(summary: Summary, settings: Settings): Row[];
   /** Lines printed under the table: what the baselines are where it is not obvious. */
