@@ -1,11 +1,10 @@
 //! The server: like bench/quic-server.ts, it counts each incoming unidirectional stream to its FIN
 //! (bulk), echoes each bidirectional stream (echo) and, with `--push`, sends each client one
 //! unidirectional stream of that many bytes. It serves any number of connections at once, told
-//! apart by the client's address (every bench client has a socket of its own), and lets a
-//! connection go as soon as it starts draining, so that a client closing and reconnecting at once
-//! is served at once.
+//! apart by connection ID as quichex's server does (quichex clients of one process share a
+//! socket), and lets a connection go as soon as it starts draining, so that a client closing and
+//! reconnecting at once is served at once.
 
-use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io;
 use std::net::SocketAddr;
@@ -25,9 +24,13 @@ pub fn run(config: &mut quiche::Config, hash: &str, push: usize) -> io::Result<(
     let mut io = Io::bind()?;
     report::ready(io.local().port(), hash);
     let local = io.local();
-    let mut conns: HashMap<SocketAddr, Served> = HashMap::new();
-    let mut timers: BTreeSet<(Instant, SocketAddr)> = BTreeSet::new();
-    let mut touched: HashSet<SocketAddr> = HashSet::new();
+    // Connections by key, and the keys by the connection IDs that reach them: ours, and the
+    // client's original destination ID (which its Initial retransmissions still carry).
+    let mut conns: HashMap<u64, Served> = HashMap::new();
+    let mut routes: HashMap<quiche::ConnectionId<'static>, u64> = HashMap::new();
+    let mut next_key = 0u64;
+    let mut timers: BTreeSet<(Instant, u64)> = BTreeSet::new();
+    let mut touched: HashSet<u64> = HashSet::new();
     let mut buf = vec![0; 64 * 1024];
     let chunk = vec![0x5a; CHUNK];
     loop {
@@ -45,20 +48,39 @@ pub fn run(config: &mut quiche::Config, hash: &str, push: usize) -> io::Result<(
             Wake::Readable => {
                 let mut failure = None;
                 io.recv_all(|packet, info| {
-                    let served = match conns.entry(info.from) {
-                        Entry::Occupied(e) => e.into_mut(),
-                        Entry::Vacant(v) => match accept(packet, local, info.from, config) {
-                            Ok(Some(conn)) => v.insert(Served::new(conn, push)),
-                            Ok(None) => return,
-                            Err(e) => {
-                                failure = Some(e);
-                                return;
+                    let Ok(header) = quiche::Header::from_slice(packet, quiche::MAX_CONN_ID_LEN)
+                    else {
+                        return;
+                    };
+                    let dcid = header.dcid.clone().into_owned();
+                    let key = match routes.get(&dcid) {
+                        Some(&key) => key,
+                        None if header.ty == quiche::Type::Initial => {
+                            match accept(local, info.from, config) {
+                                Ok((conn, scid)) => {
+                                    let key = next_key;
+                                    next_key += 1;
+                                    routes.insert(scid.clone(), key);
+                                    routes.insert(dcid.clone(), key);
+                                    let mut served = Served::new(conn, push);
+                                    served.cids = vec![scid, dcid];
+                                    conns.insert(key, served);
+                                    key
+                                }
+                                Err(e) => {
+                                    failure = Some(e);
+                                    return;
+                                }
                             }
-                        },
+                        }
+                        None => return,
+                    };
+                    let Some(served) = conns.get_mut(&key) else {
+                        return;
                     };
                     // A packet quiche refuses (a stray, a duplicate) is dropped.
                     let _ = served.conn.recv(packet, info);
-                    touched.insert(info.from);
+                    touched.insert(key);
                 })?;
                 if let Some(e) = failure {
                     return Err(e);
@@ -67,19 +89,19 @@ pub fn run(config: &mut quiche::Config, hash: &str, push: usize) -> io::Result<(
         }
         // Timers are due whether or not the socket also woke us.
         let now = Instant::now();
-        while let Some(&(at, addr)) = timers.first() {
+        while let Some(&(at, key)) = timers.first() {
             if at > now {
                 break;
             }
             timers.pop_first();
-            if let Some(c) = conns.get_mut(&addr) {
+            if let Some(c) = conns.get_mut(&key) {
                 c.deadline = None;
                 c.conn.on_timeout();
-                touched.insert(addr);
+                touched.insert(key);
             }
         }
-        for addr in touched.drain() {
-            let Some(c) = conns.get_mut(&addr) else {
+        for key in touched.drain() {
+            let Some(c) = conns.get_mut(&key) else {
                 continue;
             };
             c.serve(&mut buf, &chunk);
@@ -88,35 +110,31 @@ pub fn run(config: &mut quiche::Config, hash: &str, push: usize) -> io::Result<(
                 let _ = c.conn.close(false, 0x1, b"send failed");
             }
             if let Some(at) = c.deadline.take() {
-                timers.remove(&(at, addr));
+                timers.remove(&(at, key));
             }
             if c.conn.is_closed() || c.conn.is_draining() {
-                conns.remove(&addr);
+                for cid in &c.cids {
+                    routes.remove(cid);
+                }
+                conns.remove(&key);
             } else if let Some(at) = c.conn.timeout_instant() {
                 c.deadline = Some(at);
-                timers.insert((at, addr));
+                timers.insert((at, key));
             }
         }
     }
 }
 
-/// A new connection for a client's Initial (no Retry, as quichex's server by default); `None`
-/// for any other packet from an unknown address.
+/// A new connection for a client's Initial (no Retry, as quichex's server by default), and the
+/// connection ID it chose.
 fn accept(
-    packet: &mut [u8],
     local: SocketAddr,
     from: SocketAddr,
     config: &mut quiche::Config,
-) -> io::Result<Option<quiche::Connection>> {
-    let Ok(header) = quiche::Header::from_slice(packet, quiche::MAX_CONN_ID_LEN) else {
-        return Ok(None);
-    };
-    if header.ty != quiche::Type::Initial {
-        return Ok(None);
-    }
+) -> io::Result<(quiche::Connection, quiche::ConnectionId<'static>)> {
     let scid = quiche::ConnectionId::from_vec(crate::connection_id());
     quiche::accept(&scid, None, local, from, config)
-        .map(Some)
+        .map(|conn| (conn, scid))
         .map_err(|e| quiche_error("accept", e))
 }
 
@@ -145,6 +163,8 @@ struct Push {
 /// One connection, the state of its streams, and its place in the timers.
 struct Served {
     conn: quiche::Connection,
+    /// The routing keys that reach this connection.
+    cids: Vec<quiche::ConnectionId<'static>>,
     deadline: Option<Instant>,
     counts: HashMap<u64, Count>,
     echoes: HashMap<u64, Echo>,
@@ -155,6 +175,7 @@ impl Served {
     fn new(conn: quiche::Connection, push: usize) -> Self {
         Self {
             conn,
+            cids: Vec::new(),
             deadline: None,
             counts: HashMap::new(),
             echoes: HashMap::new(),
