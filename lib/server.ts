@@ -5,7 +5,7 @@ import { Endpoint } from './endpoint.js';
 import { QuicTransportError } from './errors.js';
 import { fromNative } from './native.js';
 import { serverOptions, signalOption, type QuicServerOptions } from './options.js';
-import { createServerSession, type QuicAddress, type QuicTransport } from './session.js';
+import { createServerSession, type QuicAddress, type QuicTransport, type ServerHooks } from './session.js';
 
 type State = 'new' | 'listening' | 'closing' | 'closed';
 
@@ -43,15 +43,15 @@ export class QuicServer {
       throw e instanceof QuicTransportError ? e : fromNative(e, 'ERR_QUIC_TLS_CONFIG');
     }
     this.#endpoint = endpoint;
+    const hooks: ServerHooks = {
+      endpoint,
+      handshakeTimeout,
+      datagrams,
+      onEstablished: (s) => this.#deliver(s),
+      onEnd: (s) => this.#sessions.delete(s),
+    };
     endpoint.onAccept = (handle) => {
-      const { session, owner } = createServerSession({
-        endpoint,
-        handle,
-        handshakeTimeout,
-        datagrams,
-        onEstablished: (s) => this.#deliver(s),
-        onEnd: (s) => this.#sessions.delete(s),
-      });
+      const { session, owner } = createServerSession(hooks, handle);
       this.#sessions.add(session);
       // A connection the native side accepted just before close(): close it with the rest.
       if (this.#state !== 'listening') session.close({ closeCode: 0, reason: 'server closing' });

@@ -107,16 +107,48 @@ type State = 'connecting' | 'connected' | 'closed' | 'failed';
 const kServerSide = Symbol('quichex.serverSide');
 const MAX_REASON_BYTES = 1024;
 
-/** How `QuicServer` creates the server side of a connection. */
-export interface ServerSideInit {
+/** What the server sides of a `QuicServer`'s connections share: one object per server. */
+export interface ServerHooks {
   endpoint: Endpoint;
-  handle: number;
   handshakeTimeout: number;
   datagrams: ResolvedDatagrams;
   onEstablished(session: QuicTransport): void;
   onEnd(session: QuicTransport): void;
-  /** Filled in by the constructor: where the endpoint delivers this connection's events. */
-  owner?: ConnectionOwner;
+}
+
+/** A session's private handlers, reachable from `SessionLink`; set in `QuicTransport`'s static block. */
+let onEventOf: (session: QuicTransport, kind: number, streamId: number) => void;
+let onSocketErrorOf: (session: QuicTransport, error: QuicTransportError) => void;
+let sideDoneOf: (session: QuicTransport, streamId: number) => void;
+let linkOf: (session: QuicTransport) => SessionLink;
+
+/**
+ * A session's link to its connection: what its streams (once connected), its datagrams and its
+ * endpoint need of it. Plain fields the session keeps current and prototype methods, so that it
+ * costs one small object per session (accessors or closures would cost a hidden class or a
+ * context each).
+ */
+class SessionLink implements DatagramHost, ConnectionOwner {
+  endpoint: Endpoint | undefined = undefined;
+  handle = -1;
+  connected = false;
+  readonly session: QuicTransport;
+
+  constructor(session: QuicTransport) {
+    this.session = session;
+  }
+
+  sideDone(id: number): void {
+    sideDoneOf(this.session, id);
+  }
+
+  onEvent(kind: number, streamId: number): void {
+    onEventOf(this.session, kind, streamId);
+  }
+
+  onSocketError(error: QuicTransportError): void {
+    onSocketErrorOf(this.session, error);
+  }
 }
 
 interface StreamEntry {
@@ -183,13 +215,13 @@ export class QuicTransport {
   readonly datagrams: QuicDatagramDuplexStream;
 
   #state: State = 'connecting';
-  #endpoint: Endpoint | undefined;
-  #handle = -1;
+  readonly #link = new SessionLink(this);
   readonly #isServer: boolean;
   readonly #streams = new Map<number, StreamEntry>();
   #nextBidi: number;
   #nextUni: number;
-  readonly #creditWaiters = new Set<{ resolve: () => void; reject: (e: unknown) => void }>();
+  /** Stream creations waiting for the peer's credit; made on first use. */
+  #creditWaiters: Set<{ resolve: () => void; reject: (e: unknown) => void }> | undefined;
   #protocol = '';
   #info: { serverName?: string; peerCertificateChain: Uint8Array[]; resumed: boolean; traceId: string } | undefined;
   /** The last counters read before the connection was released. */
@@ -198,7 +230,9 @@ export class QuicTransport {
   #signal: { signal: AbortSignal; onAbort: () => void } | undefined;
   #remote: QuicAddress | undefined;
   #handshakeTimer: NodeJS.Timeout | undefined;
-  #server: ServerSideInit | undefined;
+  #server: ServerHooks | undefined;
+  /** A client's `host:port`, for error messages. */
+  #target: string | undefined;
   /** Why the session ended: what later calls on it throw. */
   #ended: QuicTransportError | undefined;
   #resolveReady!: () => void;
@@ -208,14 +242,14 @@ export class QuicTransport {
   #resolveDraining!: () => void;
   readonly #incomingBidi = new LazyReadable<QuicBidirectionalStream>();
   readonly #incomingUni = new LazyReadable<QuicReceiveStream>();
-  readonly #host: StreamHost;
 
   /**
    * Connects to `url` (`quic://host:port`; the port defaults to 443). Throws a `TypeError`
    * for a bad URL or option; everything later is reported through `ready` and `closed`.
    */
   constructor(url: string | URL, options?: QuicTransportOptions) {
-    const server = (url as unknown) === kServerSide ? (options as unknown as ServerSideInit) : undefined;
+    const accepted = (url as unknown) === kServerSide ? (options as unknown as ServerSide) : undefined;
+    const server = accepted?.hooks;
     const target = server ? undefined : parseUrl(url);
     const resolved = target ? clientOptions(options, target.host) : undefined;
     this.#isServer = server !== undefined;
@@ -235,48 +269,15 @@ export class QuicTransport {
     // As in WebTransport, these rejections count as handled: not awaiting them is fine.
     this.ready.catch(noop);
     this.closed.catch(noop);
-    const self = this;
-    this.#host = {
-      get endpoint() {
-        return self.#endpoint as Endpoint;
-      },
-      get handle() {
-        return self.#handle;
-      },
-      session: this,
-      sideDone: (id) => this.#sideDone(id),
-    };
-    const datagramHost: DatagramHost = {
-      get endpoint() {
-        return self.#endpoint;
-      },
-      get handle() {
-        return self.#handle;
-      },
-      get connected() {
-        return self.#state === 'connected';
-      },
-      session: this,
-    };
-    this.datagrams = new QuicDatagramDuplexStream(datagramHost, (server ?? resolved)?.datagrams as ResolvedDatagrams);
+    this.datagrams = new QuicDatagramDuplexStream(this.#link, (server ?? resolved)?.datagrams as ResolvedDatagrams);
     if (channels.sessionOpen.hasSubscribers) channels.sessionOpen.publish({ session: this, side: this.#side });
-    const owner: ConnectionOwner = {
-      onEvent: (kind, id) => this.#onEvent(kind, id),
-      onSocketError: (e) => {
-        const refused = e.code === 'ERR_QUIC_CONNECTION_REFUSED';
-        const where = target ? `${target.host}:${target.port}` : 'the peer';
-        this.#fail(
-          refused ? new QuicTransportError(`no QUIC server is listening at ${where}`, { code: e.code, cause: e }) : e,
-        );
-      },
-    };
-    if (server) {
+    if (accepted && server) {
       this.#server = server;
-      this.#endpoint = server.endpoint;
-      this.#handle = server.handle;
-      server.owner = owner;
+      this.#link.endpoint = server.endpoint;
+      this.#link.handle = accepted.handle;
       this.#startHandshakeTimer(server.handshakeTimeout);
     } else if (target && resolved) {
+      this.#target = `${target.host}:${target.port}`;
       const signal = resolved.signal;
       if (signal?.aborted) this.#abort(signal.reason);
       else {
@@ -285,9 +286,28 @@ export class QuicTransport {
           signal.addEventListener('abort', onAbort, { once: true });
           this.#signal = { signal, onAbort };
         }
-        void this.#connect(target, resolved, owner);
+        void this.#connect(target, resolved);
       }
     }
+  }
+
+  static {
+    onEventOf = (session, kind, id) => session.#onEvent(kind, id);
+    onSocketErrorOf = (session, error) => session.#onSocketError(error);
+    sideDoneOf = (session, id) => session.#sideDone(id);
+    linkOf = (session) => session.#link;
+  }
+
+  #onSocketError(e: QuicTransportError): void {
+    const refused = e.code === 'ERR_QUIC_CONNECTION_REFUSED';
+    this.#fail(
+      refused
+        ? new QuicTransportError(`no QUIC server is listening at ${this.#target ?? 'the peer'}`, {
+            code: e.code,
+            cause: e,
+          })
+        : e,
+    );
   }
 
   get #side(): 'client' | 'server' {
@@ -320,7 +340,7 @@ export class QuicTransport {
 
   /** The local socket's address (once bound). */
   get localAddress(): QuicAddress | undefined {
-    return this.#endpoint?.local;
+    return this.#link.endpoint?.local;
   }
 
   /** The server name (SNI) the client sent, once `ready`. */
@@ -363,8 +383,8 @@ export class QuicTransport {
 
   /** Connection statistics (see `QuicTransportStats`); after the end, the last counters. */
   async getStats(): Promise<QuicTransportStats> {
-    const endpoint = this.#endpoint;
-    const raw = endpoint && this.#handle >= 0 ? endpoint.native.stats(this.#handle) : this.#finalStats;
+    const endpoint = this.#link.endpoint;
+    const raw = endpoint && this.#link.handle >= 0 ? endpoint.native.stats(this.#link.handle) : this.#finalStats;
     let blocked = this.datagrams.blocked;
     for (const entry of this.#streams.values()) blocked ||= entry.send?.blocked === true;
     return transportStats(raw, blocked, this.datagrams.counts);
@@ -383,9 +403,9 @@ export class QuicTransport {
   close(options?: QuicCloseOptions): void {
     const { code, closeCode, reason, bytes } = closeArgs(options);
     if (this.#state === 'closed' || this.#state === 'failed') return;
-    if (this.#handle >= 0) {
-      this.#endpoint?.native.close(this.#handle, true, code, bytes);
-      this.#endpoint?.flushSoon();
+    if (this.#link.handle >= 0) {
+      this.#link.endpoint?.native.close(this.#link.handle, true, code, bytes);
+      this.#link.endpoint?.flushSoon();
     }
     if (this.#state === 'connecting') {
       this.#fail(
@@ -396,11 +416,7 @@ export class QuicTransport {
     }
   }
 
-  async #connect(
-    target: { host: string; port: number },
-    resolved: ReturnType<typeof clientOptions>,
-    owner: ConnectionOwner,
-  ): Promise<void> {
+  async #connect(target: { host: string; port: number }, resolved: ReturnType<typeof clientOptions>): Promise<void> {
     this.#startHandshakeTimer(resolved.handshakeTimeout);
     let endpoint: Endpoint | undefined;
     try {
@@ -415,10 +431,10 @@ export class QuicTransport {
         }
         // Another session's last connection may have closed the shared socket meanwhile.
       } while (!endpoint.usable);
-      this.#handle = endpoint.native.connect(resolved.serverName ?? null, ip, target.port);
-      this.#endpoint = endpoint;
+      this.#link.handle = endpoint.native.connect(resolved.serverName ?? null, ip, target.port);
+      this.#link.endpoint = endpoint;
       this.#remote = { address: ip, port: target.port, family: v6 ? 'IPv6' : 'IPv4' };
-      endpoint.attach(this.#handle, owner);
+      endpoint.attach(this.#link.handle, this.#link);
       // Client endpoints are shared by the connections to one server and close with the last one.
       endpoint.closeWhenIdle();
       endpoint.flushSoon();
@@ -445,9 +461,9 @@ export class QuicTransport {
       signal?.throwIfAborted();
       this.#assertOpen();
       const id = bidi ? this.#nextBidi : this.#nextUni;
-      const endpoint = this.#endpoint as Endpoint;
+      const endpoint = this.#link.endpoint as Endpoint;
       // The id is taken only once quiche has opened the stream: a refusal leaves it for the next try.
-      if (endpoint.native.streamOpen(this.#handle, id, urgencyOf(options.sendOrder))) {
+      if (endpoint.native.streamOpen(this.#link.handle, id, urgencyOf(options.sendOrder))) {
         if (bidi) this.#nextBidi += 4;
         else this.#nextUni += 4;
         return id;
@@ -467,7 +483,7 @@ export class QuicTransport {
   #creditGranted(signal: AbortSignal | undefined): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const done = () => {
-        this.#creditWaiters.delete(waiter);
+        this.#creditWaiters?.delete(waiter);
         signal?.removeEventListener('abort', onAbort);
       };
       const waiter = {
@@ -476,7 +492,7 @@ export class QuicTransport {
       };
       const onAbort = () => waiter.reject(signal?.reason);
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.#creditWaiters.add(waiter);
+      (this.#creditWaiters ??= new Set()).add(waiter);
     });
   }
 
@@ -494,13 +510,13 @@ export class QuicTransport {
     const entry: StreamEntry = { sides: 0 };
     const out: { readable?: QuicReceiveStream; writable?: QuicSendStream } = {};
     if (readable) {
-      const r = createReceiveStream(this.#host, id);
+      const r = createReceiveStream(this.#link as StreamHost, id);
       entry.recv = r.side;
       entry.sides++;
       out.readable = r.readable;
     }
     if (writable) {
-      const w = createSendStream(this.#host, id, sendOrder);
+      const w = createSendStream(this.#link as StreamHost, id, sendOrder);
       entry.send = w.side;
       entry.sides++;
       out.writable = w.writable;
@@ -537,13 +553,13 @@ export class QuicTransport {
         return this.datagrams.onWritable();
       case Ev.Draining:
         this.#resolveDraining();
-        return this.#settle(closeResult((this.#endpoint as Endpoint).native.closeInfo(this.#handle)));
+        return this.#settle(closeResult((this.#link.endpoint as Endpoint).native.closeInfo(this.#link.handle)));
       case Ev.Closed: {
-        const native = (this.#endpoint as Endpoint).native;
+        const native = (this.#link.endpoint as Endpoint).native;
         this.#resolveDraining();
-        this.#finalStats = native.stats(this.#handle);
-        this.#settle(closeResult(native.closeInfo(this.#handle)));
-        this.#handle = -1;
+        this.#finalStats = native.stats(this.#link.handle);
+        this.#settle(closeResult(native.closeInfo(this.#link.handle)));
+        this.#link.handle = -1;
         return;
       }
     }
@@ -552,8 +568,9 @@ export class QuicTransport {
   #established(): void {
     if (this.#state !== 'connecting') return;
     clearTimeout(this.#handshakeTimer);
-    const endpoint = this.#endpoint as Endpoint;
-    const info = endpoint.native.info(this.#handle);
+    this.#handshakeTimer = undefined;
+    const endpoint = this.#link.endpoint as Endpoint;
+    const info = endpoint.native.info(this.#link.handle);
     this.#protocol = info.protocol;
     this.#info = {
       serverName: info.serverName ?? undefined,
@@ -562,10 +579,11 @@ export class QuicTransport {
       traceId: info.traceId,
     };
     if (this.#isServer) {
-      const peer = endpoint.native.peerAddress(this.#handle);
+      const peer = endpoint.native.peerAddress(this.#link.handle);
       this.#remote = { address: peer.host, port: peer.port, family: isIP(peer.host) === 6 ? 'IPv6' : 'IPv4' };
     }
     this.#state = 'connected';
+    this.#link.connected = true;
     this.#resolveReady();
     this.datagrams.onConnected();
     if (channels.sessionHandshake.hasSubscribers) {
@@ -597,7 +615,7 @@ export class QuicTransport {
   }
 
   #wakeCreditWaiters(): void {
-    for (const w of [...this.#creditWaiters]) w.resolve();
+    for (const w of [...(this.#creditWaiters ?? [])]) w.resolve();
   }
 
   #settle(result: CloseResult): void {
@@ -622,6 +640,7 @@ export class QuicTransport {
       return;
     }
     this.#state = 'closed';
+    this.#link.connected = false;
     const error = new QuicTransportError(`the session was closed${info.reason ? `: ${info.reason}` : ''}`, {
       code: 'ERR_QUIC_SESSION_CLOSED',
       closeCode: info.closeCode,
@@ -638,10 +657,11 @@ export class QuicTransport {
     if (this.#state === 'closed' || this.#state === 'failed') return;
     const wasConnecting = this.#state === 'connecting';
     this.#state = 'failed';
-    if (this.#handle >= 0) {
+    this.#link.connected = false;
+    if (this.#link.handle >= 0) {
       // Make sure quiche closes too, so that the endpoint can release it and free the socket.
-      this.#endpoint?.native.close(this.#handle, false, 0n, Buffer.alloc(0));
-      this.#endpoint?.flushSoon();
+      this.#link.endpoint?.native.close(this.#link.handle, false, 0n, Buffer.alloc(0));
+      this.#link.endpoint?.flushSoon();
     }
     if (wasConnecting) this.#rejectReady(error);
     this.#cleanup(error, false);
@@ -652,13 +672,14 @@ export class QuicTransport {
   #cleanup(error: QuicTransportError, clean: boolean): void {
     this.#ended = error;
     clearTimeout(this.#handshakeTimer);
+    this.#handshakeTimer = undefined;
     this.#resolveDraining();
     for (const entry of [...this.#streams.values()]) {
       entry.recv?.fail(error);
       entry.send?.fail(error);
     }
     this.#streams.clear();
-    for (const w of [...this.#creditWaiters]) w.reject(error);
+    for (const w of [...(this.#creditWaiters ?? [])]) w.reject(error);
     this.datagrams.end(error, clean);
     if (this.#signal) this.#signal.signal.removeEventListener('abort', this.#signal.onAbort);
     this.#signal = undefined;
@@ -668,10 +689,19 @@ export class QuicTransport {
   }
 }
 
+interface ServerSide {
+  hooks: ServerHooks;
+  handle: number;
+}
+
 /** Creates the server side of an accepted connection; returns it with its event owner. */
-export function createServerSession(init: ServerSideInit): { session: QuicTransport; owner: ConnectionOwner } {
+export function createServerSession(
+  hooks: ServerHooks,
+  handle: number,
+): { session: QuicTransport; owner: ConnectionOwner } {
+  const init: ServerSide = { hooks, handle };
   const session = new QuicTransport(kServerSide as unknown as string, init as unknown as QuicTransportOptions);
-  return { session, owner: init.owner as ConnectionOwner };
+  return { session, owner: linkOf(session) };
 }
 
 interface ResolvedStreamOptions {
