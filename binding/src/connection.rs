@@ -415,7 +415,7 @@ impl Conn {
 /// Length of the first QUIC packet in a datagram (RFC 9000 §12.2, §17.2): a long-header packet
 /// ends where its Length field says; anything else (a short header, or a header that does not
 /// parse) runs to the end of the datagram, for quiche to judge.
-pub fn first_packet_len(data: &[u8]) -> usize {
+fn first_packet_len(data: &[u8]) -> usize {
     fn varint(data: &[u8], at: &mut usize) -> Option<usize> {
         let first = *data.get(*at)?;
         let len = 1usize << (first >> 6);
