@@ -296,7 +296,8 @@ export class QuicDatagramDuplexStream implements FlushHook {
         this.#incoming.push({ data: RECV_BUFFER.slice(off, off + len), at: now });
         off += len;
       }
-      if (n < RECV_LENGTHS.length) break;
+      // Until quiche has none left: a batch also ends when the buffer is full.
+      if (n === 0) break;
     }
     if (this.#pull && this.#deliver()) {
       const resolve = this.#pull;
