@@ -12,19 +12,10 @@ import {
   type QuicServerOptions,
   type QuicTransportOptions,
 } from '../../lib/index.js';
+import { assertThrowsNaming, type ErrorClass } from '../helpers/assertions.js';
 
 /** A URL nothing is contacted at: each client is closed before it connects. */
 const URL_ = 'quic://127.0.0.1:4433';
-
-type ErrorClass = typeof TypeError | typeof RangeError;
-
-function assertThrowsNaming(fn: () => unknown, Class: ErrorClass, name: string): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof Class, `expected ${Class.name}, got ${String(e)}`);
-    assert.ok((e as Error).message.includes(name), `"${(e as Error).message}" should name ${name}`);
-    return true;
-  });
-}
 
 /** Runs `check` on the datagrams of a client that is closed after. */
 function withDatagrams(check: (d: QuicDatagramDuplexStream) => void, options: QuicTransportOptions = {}): void {

@@ -13,24 +13,11 @@ import {
   type QuicServerOptions,
   type QuicTransportOptions,
 } from '../../lib/index.js';
+import { assertThrowsNaming } from '../helpers/assertions.js';
 import { connectPair, echo, readAll, startServer, within } from '../helpers/pair.js';
 
 /** A URL nothing is contacted at: every construction below throws before connecting. */
 const URL_ = 'quic://127.0.0.1:4433';
-
-type ErrorClass = typeof TypeError | typeof RangeError;
-
-function assertThrowsNaming(fn: () => unknown, Class: ErrorClass | ErrorClass[], name: RegExp): void {
-  const classes = Array.isArray(Class) ? Class : [Class];
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(
-      classes.some((C) => e instanceof C),
-      `expected ${classes.map((C) => C.name).join(' or ')}, got ${String(e)}`,
-    );
-    assert.match((e as Error).message, name);
-    return true;
-  });
-}
 
 function client(options: unknown): () => QuicTransport {
   return () => new QuicTransport(URL_, options as QuicTransportOptions);
