@@ -419,11 +419,7 @@ function noop(): void {}
 /** Client endpoints by peer and configuration, while they are open. */
 const clientEndpoints = new Map<string, Promise<Endpoint>>();
 
-/** A configuration as a string: equal strings, interchangeable endpoints. */
+/** A configuration as a string (Buffers serialise by content): equal strings, interchangeable endpoints. */
 function fingerprint(config: BindingConfig): string {
-  return JSON.stringify(config, (_key, v: unknown) =>
-    v instanceof Uint8Array || (typeof v === 'object' && v !== null && (v as { type?: unknown }).type === 'Buffer')
-      ? Buffer.from(v instanceof Uint8Array ? v : (v as { data: number[] }).data).toString('hex')
-      : v,
-  );
+  return JSON.stringify(config);
 }

@@ -51,7 +51,7 @@ pub struct Conn {
     pub dgram_dropped: u64,
     /// Interval of keep-alive PINGs, and when the next one is due.
     pub keep_alive: Option<Duration>,
-    pub keep_alive_at: Option<Instant>,
+    keep_alive_at: Option<Instant>,
     /// A client has processed a 1-RTT packet that arrived after its handshake completed: the
     /// server's HANDSHAKE_DONE has most likely been processed, and the handshake is confirmed.
     confirmed: bool,

@@ -87,6 +87,11 @@ class Fifo<T> {
     return item;
   }
 
+  clear(): void {
+    this.#items = [];
+    this.#head = 0;
+  }
+
   *drain(): Generator<T> {
     while (this.length > 0) yield this.shift() as T;
   }
@@ -162,7 +167,7 @@ export class QuicDatagramDuplexStream implements FlushHook {
         pull: () => (this.#deliver() ? undefined : new Promise<void>((resolve) => (this.#pull = resolve))),
         cancel: () => {
           this.#cancelled = true;
-          for (const _ of this.#incoming.drain());
+          this.#incoming.clear();
         },
       },
       { highWaterMark: 0 },
@@ -359,7 +364,7 @@ export class QuicDatagramDuplexStream implements FlushHook {
     if (this.#ended) return;
     this.#ended = error;
     this.#endedCleanly = clean;
-    for (const _ of this.#incoming.drain());
+    this.#incoming.clear();
     this.#closeReadable();
     this.#pull?.();
     this.#pull = undefined;

@@ -93,3 +93,17 @@ export async function echoText(client: QuicTransport, text: string): Promise<str
   await writeText(writable, text);
   return (await within(5000, readAll(readable), 'echo')).toString();
 }
+
+/** Writes 1 KiB every 5 ms until a write fails (e.g. the peer's STOP_SENDING); returns that error. */
+export function writeUntilError(writer: WritableStreamDefaultWriter<Uint8Array>, what: string): Promise<unknown> {
+  return within(
+    5000,
+    (async () => {
+      for (;;) {
+        await writer.write(new Uint8Array(1024));
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    })().catch((e: unknown) => e),
+    what,
+  );
+}

@@ -7,7 +7,16 @@ import diagnostics from 'node:diagnostics_channel';
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import { QuicTransportError, type QuicServer } from '../../lib/index.js';
 import { connectConfirmed } from '../helpers/confirm.js';
-import { connect, echo, echoText, nextIncoming, readAll, startServer, within } from '../helpers/pair.js';
+import {
+  connect,
+  echo,
+  echoText,
+  nextIncoming,
+  readAll,
+  startServer,
+  within,
+  writeUntilError,
+} from '../helpers/pair.js';
 import { until } from '../helpers/poll.js';
 
 const CHANNELS = [
@@ -223,16 +232,7 @@ describe('diagnostics channels', () => {
           code: 9,
         },
       );
-      const error = await within(
-        5000,
-        (async () => {
-          for (;;) {
-            await writer.write(new Uint8Array(1024));
-            await new Promise((r) => setTimeout(r, 5));
-          }
-        })().catch((e: unknown) => e),
-        'stop sending arrives',
-      );
+      const error = await writeUntilError(writer, 'stop sending arrives');
       assert.ok(error instanceof QuicTransportError && error.code === 'ERR_QUIC_STREAM_STOPPED', String(error));
       const [peer] = recorder.of('quichex:stream:reset', client);
       assert.deepEqual(

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { QuicTransportError, type QuicServer } from '../../lib/index.js';
-import { connectPair, nextIncoming, readAll, startServer, within } from '../helpers/pair.js';
+import { connectPair, nextIncoming, readAll, startServer, within, writeUntilError } from '../helpers/pair.js';
 
 /** Writes a few bytes on a new uni stream, aborts it with `reason`; returns what the reader got. */
 async function resetSeenByPeer(server: QuicServer, reason: unknown): Promise<unknown> {
@@ -52,16 +52,7 @@ describe('stream abort and cancel', () => {
     await writer.write(new Uint8Array([1]));
     const theirs = await nextIncoming(session.incomingBidirectionalStreams);
     await theirs.readable.cancel(new QuicTransportError('no thanks', { streamErrorCode: 7 }));
-    const error = await within(
-      5000,
-      (async () => {
-        for (;;) {
-          await writer.write(new Uint8Array(1024));
-          await new Promise((r) => setTimeout(r, 5));
-        }
-      })().catch((e: unknown) => e),
-      'stop sending',
-    );
+    const error = await writeUntilError(writer, 'stop sending');
     assert.ok(error instanceof QuicTransportError, String(error));
     assert.equal(error.code, 'ERR_QUIC_STREAM_STOPPED');
     assert.equal(error.streamErrorCode, 7);
