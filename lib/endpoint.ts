@@ -10,7 +10,8 @@
  *    the deadlines.
  * Every flush runs on `setImmediate`: a burst of datagrams read in one poll phase is answered in
  * one pass, and everything user code did in the same turn (writes, a close) leaves in the same
- * packets.
+ * packets. A flush that handed events to user code sends only once that code's promise
+ * reactions have run (see `#flush`), so that its reply carries the ACK.
  */
 import dgram from 'node:dgram';
 import { once } from 'node:events';
@@ -66,7 +67,7 @@ export class Endpoint {
   readonly #hooks = new Set<FlushHook>();
   #immediate: NodeJS.Immediate | undefined;
   #drainDeferred = false;
-  /** The last poll saw a connection-level event (new, established, draining, closed). */
+  /** The last poll saw a connection arrive or end (new, draining, closed). */
   #connectionEvents = false;
   #timer: NodeJS.Timeout | undefined;
   #timerAt = 0;
@@ -212,6 +213,14 @@ export class Endpoint {
     this.#guarded(this.#flush);
   };
 
+  #afterReactions = (): void => {
+    process.nextTick(this.#onDeferred);
+  };
+
+  #onDeferred = (): void => {
+    this.#guarded(this.#flush);
+  };
+
   #onTimer = (): void => {
     this.#timer = undefined;
     this.#guarded(() => {
@@ -254,17 +263,22 @@ export class Endpoint {
     this.#connectionEvents = false;
     const events = this.#pollEvents();
     if (events > 0 && !this.#connectionEvents && !this.#drainDeferred) {
-      // What user code does about stream events (read, then write a reply) runs after this
-      // callback. Draining one turn later lets the ACK ride in the reply's packet instead of a
-      // packet of its own. Only once in a row, so that a steady inflow cannot starve the drain,
-      // and never after a connection event: the handshake's last flight must leave before user
-      // code reacts to `ready` (quiche 0.30 cannot send a close from a connection whose client
-      // Finished is still queued, and then spins on ACK-only packets).
+      // What user code does about stream events and `ready` (read, then write a reply; open a
+      // stream and write) runs in the promise reactions after this callback. Draining after
+      // them lets the ACK — or a client's Finished, or a server's HANDSHAKE_DONE — ride in the
+      // packet of what user code sends instead of a packet of its own. A tick queued from a
+      // microtask runs once the microtask queue is empty, still in this turn of the event loop.
+      // Never after a connection's arrival or end (nothing to coalesce). A client's close asked
+      // for before its Finished left is held by the binding until the handshake is confirmed
+      // (connection.rs), so deferring the Finished is safe.
       this.#drainDeferred = true;
-      this.flushSoon();
+      queueMicrotask(this.#afterReactions);
       return;
     }
     this.#drainDeferred = false;
+    // This flush does what a pending one would.
+    if (this.#immediate) clearImmediate(this.#immediate);
+    this.#immediate = undefined;
     let budget = MAX_PACKETS_PER_TURN;
     for (;;) {
       for (const hook of this.#hooks) hook.beforeFlush();
@@ -306,8 +320,7 @@ export class Endpoint {
   }
 
   #deliver(kind: number, handle: number, streamId: number): void {
-    if (kind <= Ev.Closed && kind !== Ev.Readable && kind !== Ev.Writable && kind !== Ev.Streams)
-      this.#connectionEvents = true;
+    if (kind === Ev.New || kind === Ev.Draining || kind === Ev.Closed) this.#connectionEvents = true;
     if (kind === Ev.New) {
       const owner = this.onAccept?.(handle);
       if (owner) this.#owners.set(handle, owner);
@@ -396,8 +409,10 @@ export class Endpoint {
       return;
     }
     const at = performance.now() + ms;
-    // Re-arming costs more than the rare early wake-up: keep a timer that is close enough.
-    if (this.#timer && Math.abs(at - this.#timerAt) < 1) return;
+    // The deadline moves with every packet sent and acknowledged. Re-arming each time costs more
+    // than waking up early now and then: keep a timer that fires no later than needed (if early,
+    // `onTimeout` finds nothing due and the timer is armed again for the real deadline).
+    if (this.#timer && this.#timerAt <= at + 1) return;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timerAt = at;
     this.#timer = setTimeout(this.#onTimer, Math.ceil(ms));
