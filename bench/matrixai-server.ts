@@ -6,7 +6,7 @@
  * `generateCertificate`, the same kind quic-server.ts uses; clients pin its hash. Started by
  * bench/run.ts.
  */
-import { generateCertificate } from '../lib/index.js';
+import { generateCertificate } from './quichex.js';
 import { now, onControl, report } from './common.js';
 import { detail, loadMatrixai, serverCrypto, type MatrixaiConnection, type MatrixaiStream } from './matrixai.js';
 import { countAll } from './web-streams.js';

@@ -10,7 +10,7 @@
  *   concurrency --idle <ms>: opens n sessions as idle does, then starts one echo on every one of
  *     them at once; reports `connected`, then `echoes` with each one's time from the common start.
  */
-import { type QuicTransport } from '../lib/index.js';
+import { type QuicTransport } from './quichex.js';
 import { go, now, onControl, pool, report, workerArgs } from './common.js';
 import { connect, echoOnce } from './quic-streams.js';
 

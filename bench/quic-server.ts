@@ -10,7 +10,7 @@
  *   --idle <ms>: maxIdleTimeout, for scenarios that hold idle connections.
  */
 import { randomBytes } from 'node:crypto';
-import { QuicServer, type QuicReceiveStream, type QuicTransport } from '../lib/index.js';
+import { QuicServer, type QuicReceiveStream, type QuicTransport } from './quichex.js';
 import { now, onControl, report, workerArgs } from './common.js';
 import { countAll, writeAll } from './web-streams.js';
 

@@ -1,6 +1,6 @@
 /** How the quichex workers connect, and one echo on a new stream (see web-streams.ts for the rest). */
 import { randomBytes } from 'node:crypto';
-import { QuicTransport } from '../lib/index.js';
+import { QuicTransport } from './quichex.js';
 import { ECHO_SIZE } from './common.js';
 import { roundTrip } from './web-streams.js';
 
