@@ -10,6 +10,7 @@ import { Endpoint, type ConnectionOwner } from './endpoint.js';
 import { MAX_QUIC_CODE, QuicTransportError, type QuicCode } from './errors.js';
 import { Ev, closeResult, fromNative, type BindingStats, type CloseResult } from './native.js';
 import { clientOptions, signalOption, type QuicTransportOptions, type ResolvedDatagrams } from './options.js';
+import { Settlement } from './settlement.js';
 import { QuicDatagramDuplexStream, type DatagramHost, type QuicDatagramStats } from './streams/datagrams.js';
 import { LazyReadable } from './streams/incoming.js';
 import { createReceiveStream, type QuicReceiveStream } from './streams/receive-stream.js';
@@ -205,12 +206,6 @@ function closeArgs(options: QuicCloseOptions | undefined): {
 
 /** A QUIC connection with WebTransport's shape: streams, `ready`, `closed`, `close()`. */
 export class QuicTransport {
-  /** Resolves once the handshake is complete; rejects if it fails. */
-  readonly ready: Promise<void>;
-  /** Resolves with `{ closeCode, reason }` on a clean close by either side; rejects on failure. */
-  readonly closed: Promise<QuicCloseInfo>;
-  /** Resolves when the connection starts to close (the peer's CONNECTION_CLOSE arrived or we closed). */
-  readonly draining: Promise<void>;
   /** Unreliable datagrams (RFC 9221), shaped like W3C `WebTransportDatagramDuplexStream`. */
   readonly datagrams: QuicDatagramDuplexStream;
 
@@ -235,11 +230,9 @@ export class QuicTransport {
   #target: string | undefined;
   /** Why the session ended: what later calls on it throw. */
   #ended: QuicTransportError | undefined;
-  #resolveReady!: () => void;
-  #rejectReady!: (e: unknown) => void;
-  #resolveClosed!: (info: QuicCloseInfo) => void;
-  #rejectClosed!: (e: unknown) => void;
-  #resolveDraining!: () => void;
+  readonly #ready = new Settlement<void>();
+  readonly #closed = new Settlement<QuicCloseInfo>();
+  readonly #draining = new Settlement<void>();
   readonly #incomingBidi = new LazyReadable<QuicBidirectionalStream>();
   readonly #incomingUni = new LazyReadable<QuicReceiveStream>();
 
@@ -255,20 +248,6 @@ export class QuicTransport {
     this.#isServer = server !== undefined;
     this.#nextBidi = this.#isServer ? 1 : 0;
     this.#nextUni = this.#isServer ? 3 : 2;
-    this.ready = new Promise((resolve, reject) => {
-      this.#resolveReady = resolve;
-      this.#rejectReady = reject;
-    });
-    this.closed = new Promise((resolve, reject) => {
-      this.#resolveClosed = resolve;
-      this.#rejectClosed = reject;
-    });
-    this.draining = new Promise((resolve) => {
-      this.#resolveDraining = resolve;
-    });
-    // As in WebTransport, these rejections count as handled: not awaiting them is fine.
-    this.ready.catch(noop);
-    this.closed.catch(noop);
     this.datagrams = new QuicDatagramDuplexStream(this.#link, (server ?? resolved)?.datagrams as ResolvedDatagrams);
     if (channels.sessionOpen.hasSubscribers) channels.sessionOpen.publish({ session: this, side: this.#side });
     if (accepted && server) {
@@ -316,6 +295,21 @@ export class QuicTransport {
 
   #abort(reason: unknown): void {
     this.#fail(new QuicTransportError('the session was aborted', { code: 'ERR_QUIC_ABORTED', cause: reason }));
+  }
+
+  /** Resolves once the handshake is complete; rejects if it fails. */
+  get ready(): Promise<void> {
+    return this.#ready.promise;
+  }
+
+  /** Resolves with `{ closeCode, reason }` on a clean close by either side; rejects on failure. */
+  get closed(): Promise<QuicCloseInfo> {
+    return this.#closed.promise;
+  }
+
+  /** Resolves when the connection starts to close (the peer's CONNECTION_CLOSE arrived or we closed). */
+  get draining(): Promise<void> {
+    return this.#draining.promise;
   }
 
   /** Bidirectional streams the peer opens. */
@@ -552,11 +546,11 @@ export class QuicTransport {
       case Ev.DatagramsWritable:
         return this.datagrams.onWritable();
       case Ev.Draining:
-        this.#resolveDraining();
+        this.#draining.resolve();
         return this.#settle(closeResult((this.#link.endpoint as Endpoint).native.closeInfo(this.#link.handle)));
       case Ev.Closed: {
         const native = (this.#link.endpoint as Endpoint).native;
-        this.#resolveDraining();
+        this.#draining.resolve();
         this.#finalStats = native.stats(this.#link.handle);
         this.#settle(closeResult(native.closeInfo(this.#link.handle)));
         this.#link.handle = -1;
@@ -584,7 +578,7 @@ export class QuicTransport {
     }
     this.#state = 'connected';
     this.#link.connected = true;
-    this.#resolveReady();
+    this.#ready.resolve();
     this.datagrams.onConnected();
     if (channels.sessionHandshake.hasSubscribers) {
       const durationMs = performance.now() - this.#openedAt;
@@ -647,7 +641,7 @@ export class QuicTransport {
       reason: info.reason,
     });
     this.#cleanup(error, true);
-    this.#resolveClosed(info);
+    this.#closed.resolve(info);
     if (channels.sessionClose.hasSubscribers)
       channels.sessionClose.publish({ session: this, side: this.#side, closeInfo: info });
   }
@@ -663,9 +657,9 @@ export class QuicTransport {
       this.#link.endpoint?.native.close(this.#link.handle, false, 0n, Buffer.alloc(0));
       this.#link.endpoint?.flushSoon();
     }
-    if (wasConnecting) this.#rejectReady(error);
+    if (wasConnecting) this.#ready.reject(error);
     this.#cleanup(error, false);
-    this.#rejectClosed(error);
+    this.#closed.reject(error);
     if (channels.sessionClose.hasSubscribers) channels.sessionClose.publish({ session: this, side: this.#side, error });
   }
 
@@ -673,7 +667,7 @@ export class QuicTransport {
     this.#ended = error;
     clearTimeout(this.#handshakeTimer);
     this.#handshakeTimer = undefined;
-    this.#resolveDraining();
+    this.#draining.resolve();
     for (const entry of [...this.#streams.values()]) {
       entry.recv?.fail(error);
       entry.send?.fail(error);
