@@ -172,13 +172,14 @@ export class Endpoint {
   }
 
   /**
-   * Sends what is pending now, without waiting for the end of the turn. For a bare FIN: an ACK
-   * processed before it leaves could let quiche drop it (see send-stream.ts).
+   * Sends what is pending before this turn of the event loop ends: after the promise reactions
+   * now running (so that what they send shares the packets), before any datagram is read. For a
+   * bare FIN: an ACK processed before it leaves could let quiche drop it (see send-stream.ts).
    */
-  sendNow(): void {
-    if (this.#socketClosed) return;
-    this.#drain(MAX_PACKETS_PER_TURN);
-    this.flushSoon(); // re-arms the timer: sending moved the deadlines
+  sendThisTurn(): void {
+    if (this.#socketClosed || this.#drainDeferred) return; // a flush is due in this turn already
+    this.#drainDeferred = true;
+    queueMicrotask(this.#afterReactions);
   }
 
   /** Runs `hook.beforeFlush()` at the start of the next flush (and flushes soon). */

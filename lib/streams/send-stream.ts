@@ -9,7 +9,8 @@
  * next flush), so that a `close()` in the same turn sends FIN together with data. quiche 0.30
  * can drop a zero-length FIN whose stream data is acknowledged before the FIN is
  * (cloudflare/quiche#2525): the peer would then wait for the end of the stream forever. A
- * `close()` in a later turn sends its bare FIN at once, before another ACK can be processed.
+ * `close()` in a later turn sends its bare FIN before that turn ends, so before another ACK can
+ * be processed.
  */
 import { QuicTransportError, codeFromWire, streamCodeOf } from '../errors.js';
 import { StreamResult } from '../native.js';
@@ -94,8 +95,8 @@ class SendSink implements UnderlyingSink<ArrayBufferView>, StreamSide, FlushHook
 
   close(): Promise<void> | undefined {
     const bare = this.#held < 0;
-    // A FIN without data must leave before any ACK is processed (quiche#2525): send it now.
-    return then(this.#pushHeld(true), () => (bare ? this.#host.endpoint.sendNow() : undefined));
+    // A FIN without data must leave before any ACK is processed (quiche#2525): in this turn.
+    return then(this.#pushHeld(true), () => (bare ? this.#host.endpoint.sendThisTurn() : undefined));
   }
 
   /** The turn is over and no close came: the peer may be waiting for that byte. */
