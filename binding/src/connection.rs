@@ -23,6 +23,9 @@ pub const EV_REFUSED: u32 = 10;
 /// `(kind, handle, stream id)`.
 pub type Event = (u32, u32, u64);
 
+/// quiche's send urgency for a stream nobody prioritised.
+const DEFAULT_URGENCY: u8 = 127;
+
 const REPORTED_ESTABLISHED: u8 = 1;
 const REPORTED_DRAINING: u8 = 2;
 const REPORTED_CLOSED: u8 = 4;
@@ -60,6 +63,8 @@ pub struct Conn {
     pending_close: Option<(bool, u64, Vec<u8>, Option<Instant>)>,
     want_read: HashSet<u64>,
     want_write: HashSet<u64>,
+    /// Send urgency of local streams not at quiche's default, while they may still be written.
+    urgencies: HashMap<u64, u8>,
     /// STOP_SENDING codes of waiting streams quiche collected before JS wrote again.
     stopped: HashMap<u64, u64>,
     /// Lowest peer-initiated stream id not yet announced, for [bidi, uni].
@@ -92,6 +97,7 @@ impl Conn {
             pending_close: None,
             want_read: HashSet::new(),
             want_write: HashSet::new(),
+            urgencies: HashMap::new(),
             stopped: HashMap::new(),
             next_peer: [peer_bit, 2 | peer_bit],
             gaps: HashSet::new(),
@@ -135,10 +141,13 @@ impl Conn {
             Ok(n) => {
                 if n < buf.len() {
                     self.want_write.insert(id);
+                } else if fin {
+                    self.urgencies.remove(&id);
                 }
                 n as f64
             }
             Err(quiche::Error::StreamStopped(code)) => {
+                self.urgencies.remove(&id);
                 self.last_code = code;
                 -2.0
             }
@@ -165,6 +174,19 @@ impl Conn {
         }
     }
 
+    /// Sets a local stream's send priority: quiche sends the buffered data of lower urgencies
+    /// first, and when several writers wait for room, the more urgent ones are woken first (so
+    /// that they take the room before the others). A stream quiche no longer has is left alone.
+    pub fn set_urgency(&mut self, id: u64, urgency: u8) -> quiche::Result<()> {
+        self.q.stream_priority(id, urgency, true)?;
+        if urgency == DEFAULT_URGENCY {
+            self.urgencies.remove(&id);
+        } else {
+            self.urgencies.insert(id, urgency);
+        }
+        Ok(())
+    }
+
     /// RESET_STREAM (`write`) or STOP_SENDING with `code`. A stream already finished in that
     /// direction is left as it is.
     pub fn stream_shutdown(&mut self, id: u64, write: bool, code: u64) {
@@ -175,6 +197,7 @@ impl Conn {
         };
         if write {
             self.want_write.remove(&id);
+            self.urgencies.remove(&id);
         } else {
             self.want_read.remove(&id);
         }
@@ -377,6 +400,7 @@ impl Conn {
         ids.clear();
         self.scratch = ids;
         let (q, stopped) = (&mut self.q, &mut self.stopped);
+        let mut writable = std::mem::take(&mut self.scratch);
         self.want_write.retain(|&id| {
             let waiting = match q.stream_capacity(id) {
                 Ok(0) => true,
@@ -388,10 +412,15 @@ impl Conn {
                 _ => false,
             };
             if !waiting {
-                events.push_back((EV_WRITABLE, h, id));
+                writable.push(id);
             }
             waiting
         });
+        // The most urgent writer first: it takes the room that just opened.
+        let urgencies = &self.urgencies;
+        writable.sort_by_key(|id| (urgencies.get(id).copied().unwrap_or(DEFAULT_URGENCY), *id));
+        events.extend(writable.drain(..).map(|id| (EV_WRITABLE, h, id)));
+        self.scratch = writable;
         if self.want_streams
             && (self.q.peer_streams_left_bidi() > 0 || self.q.peer_streams_left_uni() > 0)
         {

@@ -419,8 +419,7 @@ impl BindingEndpoint {
             conn.want_streams = true;
             return Ok(false);
         }
-        conn.q
-            .stream_priority(id as u64, urgency.min(255) as u8, true)
+        conn.set_urgency(id as u64, urgency.min(255) as u8)
             .map_err(|e| from_quiche("stream", e))?;
         Ok(true)
     }
@@ -428,10 +427,7 @@ impl BindingEndpoint {
     /// Changes a stream's send priority (see `stream_open`). A finished stream is left alone.
     #[napi(catch_unwind)]
     pub fn stream_set_priority(&mut self, h: u32, id: i64, urgency: u32) -> Result<()> {
-        let _ = self
-            .conn(h)?
-            .q
-            .stream_priority(id as u64, urgency.min(255) as u8, true);
+        let _ = self.conn(h)?.set_urgency(id as u64, urgency.min(255) as u8);
         Ok(())
     }
 

@@ -56,7 +56,10 @@ async function completionOrder(
 describe('sendOrder', () => {
   let server: QuicServer;
   before(async () => {
-    server = await startServer();
+    // Priority decides who gets what the two streams share (the congestion window): give each
+    // stream a window of its own that never runs out, as a stream's own flow control would
+    // otherwise pace it whatever its priority.
+    server = await startServer({ initialMaxStreamDataUni: 8 * MIB, maxStreamWindow: 8 * MIB });
   });
   after(() => server.close());
 
