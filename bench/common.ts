@@ -14,6 +14,8 @@ export const DATAGRAM_SIZE = 1350;
 export const ECHO_SIZE = 100;
 /** Payload of one QUIC DATAGRAM in the datagram throughput scenario. */
 export const DATAGRAM_PAYLOAD = 1200;
+/** The socket buffers quichex asks for (lib/endpoint.ts), given to the baselines' sockets too. */
+export const SOCKET_BUFFER = 2 * 1024 * 1024;
 
 /** Messages from workers to bench/run.ts. */
 export type WorkerMessage =

@@ -10,7 +10,7 @@
  */
 import dgram from 'node:dgram';
 import { once } from 'node:events';
-import { DATAGRAM_SIZE, ECHO_SIZE, now, onControl, report, workerArgs } from './common.js';
+import { DATAGRAM_SIZE, ECHO_SIZE, SOCKET_BUFFER, now, onControl, report, workerArgs } from './common.js';
 
 const IN_FLIGHT = 64;
 /** A ping lost on loopback is sent again after this long, so that one drop cannot stall a run. */
@@ -22,6 +22,7 @@ const args = workerArgs();
 const socket = dgram.createSocket('udp4');
 socket.bind(0, '127.0.0.1');
 await once(socket, 'listening');
+sizeBuffers(socket);
 /** Set by the sink: answers bench/run.ts's request for the count. */
 let onReport: (() => void) | undefined;
 /** ping-many's sockets, closed with the main one. */
@@ -103,6 +104,7 @@ async function pingMany(port: number, count: number): Promise<void> {
       many.add(s);
       s.bind(0, '127.0.0.1');
       await once(s, 'listening');
+      sizeBuffers(s);
       return s;
     }),
   );
@@ -162,4 +164,10 @@ async function play(role: string): Promise<void> {
     default:
       throw new Error(`unknown role ${role}`);
   }
+}
+
+/** The socket buffers quichex's own sockets ask for, so that both sides of a ratio have the same. */
+function sizeBuffers(s: dgram.Socket): void {
+  s.setRecvBufferSize(SOCKET_BUFFER);
+  s.setSendBufferSize(SOCKET_BUFFER);
 }

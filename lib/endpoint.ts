@@ -35,6 +35,13 @@ const PACKET_BATCH = 64;
 /** Packets sent in one turn of the event loop before the pump yields (about 5.5 MB). */
 const MAX_PACKETS_PER_TURN = 4096;
 const PEER_CHANGED = 0x8000_0000;
+/**
+ * The socket buffers asked for. The kernel's default (208 KiB on Linux) overflows while the pump
+ * is busy in a bulk transfer, and every datagram dropped there is a loss QUIC must recover from:
+ * one stream's throughput rose by a fifth with 2 MiB. Linux caps the size at net.core.rmem_max and
+ * wmem_max; the memory is only taken while datagrams wait in it.
+ */
+const SOCKET_BUFFER = 2 * 1024 * 1024;
 const HANDLE_MASK = 0x7fff_ffff;
 /** INTERNAL_ERROR (RFC 9000 §20.1). */
 const INTERNAL_ERROR = 0x1n;
@@ -145,6 +152,7 @@ export class Endpoint {
       const listening = once(socket, 'listening');
       socket.bind({ address: bind.host, port: bind.port, exclusive: true });
       await listening;
+      sizeBuffers(socket);
       if (peer) {
         const connected = once(socket, 'connect');
         socket.connect(peer.port, peer.host);
@@ -431,6 +439,15 @@ export class Endpoint {
 }
 
 function noop(): void {}
+
+function sizeBuffers(socket: dgram.Socket): void {
+  try {
+    socket.setRecvBufferSize(SOCKET_BUFFER);
+    socket.setSendBufferSize(SOCKET_BUFFER);
+  } catch {
+    // A system that refuses the size keeps its default: slower in bulk, not broken.
+  }
+}
 
 /** Client endpoints by peer and configuration, while they are open. */
 const clientEndpoints = new Map<string, Promise<Endpoint>>();

@@ -13,6 +13,8 @@ use std::time::Duration;
 
 /// quichex's default `maxUdpPayloadSize`, and so the baseline's.
 pub const MAX_UDP_PAYLOAD: usize = 1350;
+/// The socket buffers quichex asks for (lib/endpoint.ts), and so the baseline's.
+const SOCKET_BUFFER: libc::c_int = 2 * 1024 * 1024;
 
 /// What ended a wait.
 pub enum Wake {
@@ -47,6 +49,21 @@ impl Io {
     pub fn bind() -> io::Result<Self> {
         let socket = UdpSocket::bind("127.0.0.1:0")?;
         socket.set_nonblocking(true)?;
+        for option in [libc::SO_RCVBUF, libc::SO_SNDBUF] {
+            // SAFETY: a valid socket, an int option and its size.
+            let rc = unsafe {
+                libc::setsockopt(
+                    socket.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    option,
+                    ptr::from_ref(&SOCKET_BUFFER).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+            if rc != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
         let local = socket.local_addr()?;
         Ok(Self {
             socket,
