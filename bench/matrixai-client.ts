@@ -6,8 +6,9 @@
  *     first byte was written, and stays connected until told to stop.
  *   echo --iterations <n> --warmup <n>: sequential round trips of ECHO_SIZE bytes on one
  *     bidirectional stream; reports the round-trip times after warm-up.
- *   handshake --count <n> --concurrency <c>: opens, uses (one echo on a new stream) and closes n
- *     clients, each with its own socket, c at a time, after one warm-up; reports `handshakes`.
+ *   handshake --count <n> --concurrency <c> --warmup <w>: opens, uses (one echo on a new stream)
+ *     and closes n clients, each with its own socket, c at a time, after w untimed ones (at least
+ *     one) at the same concurrency; reports `handshakes`.
  */
 import { randomBytes } from 'node:crypto';
 import { ECHO_SIZE, now, onControl, pool, report, workerArgs } from './common.js';
@@ -85,8 +86,8 @@ async function shortSession(): Promise<number> {
   }
 }
 
-async function handshakes(count: number, concurrency: number): Promise<void> {
-  await shortSession(); // warm-up, as in quic-clients.ts
+async function handshakes(count: number, concurrency: number, warmup: number): Promise<void> {
+  await pool(Math.max(warmup, 1), concurrency, async () => void (await shortSession())); // as in quic-clients.ts
   const ttfb: number[] = [];
   const start = now();
   const failed = await pool(count, concurrency, async () => void ttfb.push(await shortSession()));
@@ -96,7 +97,7 @@ async function handshakes(count: number, concurrency: number): Promise<void> {
 try {
   if (args.mode === 'bulk') await bulk(n('size'));
   else if (args.mode === 'echo') await echo(n('iterations'), n('warmup'));
-  else if (args.mode === 'handshake') await handshakes(n('count'), n('concurrency'));
+  else if (args.mode === 'handshake') await handshakes(n('count'), n('concurrency'), n('warmup'));
   else throw new Error(`unknown mode ${args.mode}`);
 } catch (e) {
   if (!stopping()) throw e; // Stopped mid-run (a timeout): the closed connections are expected.

@@ -2,8 +2,8 @@
  * Benchmark worker: many quichex client sessions from one process, each its own `QuicTransport`
  * (and so its own socket), pinned to the server's certificate hash. Started by bench/run.ts with
  * --port, --hash, --count <n> and one --mode:
- *   handshake --concurrency <c>: opens, uses (one echo) and closes n sessions, c at a time, after
- *     one warm-up session; reports `handshakes`.
+ *   handshake --concurrency <c> --warmup <w>: opens, uses (one echo) and closes n sessions, c at a
+ *     time, after w untimed ones (at least one) at the same concurrency; reports `handshakes`.
  *   idle --idle <ms>: opens one warm-up session, echoes once and closes it, reports `connected`
  *     and waits for `go`; then opens n sessions (CONNECT_CONCURRENCY at a time), reports
  *     `connected`, and holds them idle until told to stop.
@@ -55,8 +55,9 @@ async function shortSession(): Promise<number> {
   }
 }
 
-async function handshakes(concurrency: number): Promise<void> {
-  await shortSession(); // warm-up: the first session compiles and allocates what all later ones reuse
+async function handshakes(concurrency: number, warmup: number): Promise<void> {
+  // Warm-up: V8 optimises the code of a session only after it has run many times.
+  await pool(Math.max(warmup, 1), concurrency, async () => void (await shortSession()));
   const ttfb: number[] = [];
   const start = now();
   const failed = await pool(count, concurrency, async () => void ttfb.push(await shortSession()));
@@ -104,7 +105,7 @@ async function concurrency(): Promise<void> {
 }
 
 try {
-  if (args.mode === 'handshake') await handshakes(Number(args.concurrency));
+  if (args.mode === 'handshake') await handshakes(Number(args.concurrency), Number(args.warmup ?? 1));
   else if (args.mode === 'idle') await idle();
   else if (args.mode === 'concurrency') await concurrency();
   else throw new Error(`unknown mode ${args.mode}`);

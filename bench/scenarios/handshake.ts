@@ -1,7 +1,8 @@
 /**
  * New connections per second: one client process opens `handshakes` connections to one server,
  * each with a full handshake that pins the server's certificate hash, one echo of ECHO_SIZE bytes
- * on a new stream, and a close; sequentially and with several in flight. Time to first byte is
+ * on a new stream, and a close; sequentially and with several in flight, each run after
+ * `handshakeWarmup` untimed connections at the same concurrency. Time to first byte is
  * connect → handshake → stream → echo answered. The baseline is bench/native's quiche-peer doing
  * the same (its client runs one thread per connection in flight, each with its own socket), and
  * @matrixai/quic at both ends opening fewer connections (--matrixai-handshakes); the issue's
@@ -27,11 +28,13 @@ export interface Handshakes {
 }
 
 function handshakes(settings: Settings, name: string, server: [string, Args], client: [string, Args]) {
-  const { handshakes: count, timeoutMs } = settings;
+  const { handshakes: count, handshakeWarmup: warmup, timeoutMs } = settings;
   return scenario(name, timeoutMs, async (start): Promise<Handshakes> => {
     const s = start(...server);
     const { port, hash = '' } = await s.next('ready');
-    const r: Message<'handshakes'> = await start(client[0], { ...client[1], port, hash, count }).next('handshakes');
+    const r: Message<'handshakes'> = await start(client[0], { ...client[1], port, hash, count, warmup }).next(
+      'handshakes',
+    );
     if (r.failed > 0) console.error(`  ${name}: ${r.failed} of ${count} connections failed`);
     const p = (q: number) => percentile(r.ttfb, q);
     return { perSec: perSecond(r.count, r.ms), p50: p(50), p99: p(99), failed: r.failed, ms: r.ms, ttfb: r.ttfb };
@@ -69,7 +72,7 @@ export const handshake: Scenario = {
         ctx.matrixai && m
           ? () =>
               handshakes(
-                { ...s, handshakes: m.handshakes },
+                { ...s, handshakes: m.handshakes, handshakeWarmup: m.handshakeWarmup },
                 `matrixai handshakes (${key(c)})`,
                 ['matrixai-server.ts', {}],
                 ['matrixai-client.ts', args],
@@ -119,8 +122,9 @@ export const handshake: Scenario = {
     });
   },
 
-  notes: () => [
+  notes: (settings) => [
     `handshake: each connection pins the server's certificate hash, opens a stream, echoes ${ECHO_SIZE} B and closes;`,
-    '  baseline: native quiche-peer doing the same, one client thread per connection in flight.',
+    '  baseline: native quiche-peer doing the same, one client thread per connection in flight;',
+    `  each run is timed after ${settings.handshakeWarmup} untimed connections at the same concurrency.`,
   ],
 };

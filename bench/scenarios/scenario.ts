@@ -29,9 +29,13 @@ export interface Settings {
   timeoutMs: number;
   /** Connection counts for the memory and concurrency scenarios. */
   conns: number[];
-  /** Connections opened per handshake run, and how many at once in each variant. */
+  /**
+   * Connections opened per handshake run, how many at once in each variant, and how many are
+   * opened (at the same concurrency) before the timed ones.
+   */
   handshakes: number;
   handshakeConcurrency: number[];
+  handshakeWarmup: number;
   /** How long the datagram sender sends. */
   datagramMs: number;
   /** What the paused scenario tries to send, and how long it watches a blocked writer. */
@@ -41,9 +45,17 @@ export interface Settings {
   fdLimit: number;
   /**
    * What the @matrixai/quic baseline does instead, being far slower: its bulk size in MiB and
-   * bytes, its echo round trips, and its connections per handshake run; absent when turned off.
+   * bytes, its echo round trips, and its connections (and warm-up connections) per handshake run;
+   * absent when turned off.
    */
-  matrixai?: { sizeMiB: number; size: number; iterations: number; warmup: number; handshakes: number };
+  matrixai?: {
+    sizeMiB: number;
+    size: number;
+    iterations: number;
+    warmup: number;
+    handshakes: number;
+    handshakeWarmup: number;
+  };
 }
 
 /** What a scenario gets for one run. */

@@ -173,16 +173,30 @@ impl Client {
 
 /// Opens `count` connections to 127.0.0.1:`port` with configs from `config`, each with a full
 /// handshake, one echo of ECHO_SIZE bytes and a close, `concurrency` at a time (one thread each,
-/// so that each connection keeps the plain loop of a single one), after one warm-up connection;
-/// reports the rate and each one's time to its echo.
+/// so that each connection keeps the plain loop of a single one), after `warmup` untimed ones
+/// (at least one) the same way; reports the rate and each one's time to its echo.
 pub fn handshakes(
     port: u16,
     config: &(dyn Fn() -> io::Result<quiche::Config> + Sync),
     count: usize,
     concurrency: usize,
+    warmup: usize,
 ) -> io::Result<()> {
-    one_session(port, &mut config()?)?;
+    in_lanes(port, config, warmup.max(1), concurrency)?;
     let start = report::now();
+    let (ttfb, failed) = in_lanes(port, config, count, concurrency)?;
+    let ms = report::now() - start;
+    report::handshakes(failed, ms, &ttfb);
+    Ok(())
+}
+
+/// `count` sessions, `concurrency` at a time: their times to first echo, and how many failed.
+fn in_lanes(
+    port: u16,
+    config: &(dyn Fn() -> io::Result<quiche::Config> + Sync),
+    count: usize,
+    concurrency: usize,
+) -> io::Result<(Vec<f64>, usize)> {
     let lanes: Vec<io::Result<(Vec<f64>, usize)>> = thread::scope(|scope| {
         let lanes: Vec<_> = (0..concurrency)
             .map(|lane| {
@@ -198,15 +212,13 @@ pub fn handshakes(
             })
             .collect()
     });
-    let ms = report::now() - start;
     let (mut ttfb, mut failed) = (Vec::with_capacity(count), 0);
     for lane in lanes {
         let (times, lost) = lane?;
         ttfb.extend(times);
         failed += lost;
     }
-    report::handshakes(failed, ms, &ttfb);
-    Ok(())
+    Ok((ttfb, failed))
 }
 
 /// `n` sessions one after another: their times to first echo, and how many failed.

@@ -9,7 +9,7 @@
 //! quiche-peer --role parallel --port <p> --hash <hex> --size <bytes> --streams <n>
 //! quiche-peer --role download --port <p> --hash <hex>
 //! quiche-peer --role echo --port <p> --hash <hex> --iterations <n> --warmup <n>
-//! quiche-peer --role handshake --port <p> --hash <hex> --count <n> [--concurrency <c>]
+//! quiche-peer --role handshake --port <p> --hash <hex> --count <n> [--concurrency <c>] [--warmup <w>]
 //! ```
 //!
 //! Protocol with bench/run.ts: each process prints one JSON object a line on stdout, each one a
@@ -69,8 +69,9 @@ fn run() -> std::io::Result<()> {
         let concurrency = args
             .get("concurrency")
             .map_or(Ok(1), |_| number("concurrency"))?;
+        let warmup = args.get("warmup").map_or(Ok(1), |_| number("warmup"))?;
         let make_config = || config(pin.clone());
-        return client::handshakes(port, &make_config, number("count")?, concurrency);
+        return client::handshakes(port, &make_config, number("count")?, concurrency, warmup);
     }
     let mut config = config(pin)?;
     let client = client::Client::connect(port, &mut config)?;
