@@ -74,8 +74,8 @@ export declare class BindingEndpoint {
    * (or the handshake has not said yet).
    */
   dgramMaxSize(h: number): number
-  /** A snapshot of the connection's counters. */
-  stats(h: number): BindingStats
+  /** Writes a snapshot of the connection's counters into `out` (see stats.rs for the order). */
+  stats(h: number, out: Float64Array): void
   /** The code of the last reset or stop a stream call reported (-2). */
   lastCode(h: number): bigint
   /** Closes the connection with an application (`app`) or transport error code. */
@@ -179,50 +179,10 @@ export interface BindingConfig {
 export interface BindingConnInfo {
   protocol: string
   serverName?: string
-  peerCertificate?: Buffer
   /** The peer's chain as sent, leaf first (DER each). */
   peerCertificateChain: Array<Buffer>
   resumed: boolean
   traceId: string
-}
-
-/**
- * One snapshot of a connection's counters. Times are milliseconds, rates bytes per second;
- * counts are f64 so that JS gets plain numbers (exact up to 2^53).
- */
-export interface BindingStats {
-  packetsSent: number
-  packetsReceived: number
-  packetsLost: number
-  /** Packets declared lost that later turned out to have arrived. */
-  packetsSpuriouslyLost: number
-  packetsRetransmitted: number
-  bytesSent: number
-  bytesReceived: number
-  bytesLost: number
-  bytesAcknowledged: number
-  streamBytesRetransmitted: number
-  datagramsSent: number
-  datagramsReceived: number
-  /** DATAGRAM frames in packets declared lost (all paths). */
-  datagramsLost: number
-  /** Received DATAGRAMs that quiche's own queue dropped before JS could take them. */
-  datagramsDroppedNative: number
-  smoothedRtt: number
-  rttVariation: number
-  /** -1 before the first RTT sample. */
-  minRtt: number
-  /** -1 before the first RTT sample. */
-  maxRtt: number
-  congestionWindow: number
-  pathMtu: number
-  deliveryRate: number
-  ptoCount: number
-  paths: number
-  streamsResetLocal: number
-  streamsResetRemote: number
-  streamsStoppedLocal: number
-  streamsStoppedRemote: number
 }
 
 /**

@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import type * as Binding from '../binding/index.js';
 import { QuicTransportError, codeFromWire, type QuicErrorCode } from './errors.js';
 
-export type { BindingConfig, BindingEndpoint, BindingCloseInfo, BindingStats } from '../binding/index.js';
+export type { BindingConfig, BindingEndpoint, BindingCloseInfo } from '../binding/index.js';
 
 function load(): typeof Binding {
   const require = createRequire(import.meta.url);
@@ -23,6 +23,54 @@ function load(): typeof Binding {
 }
 
 export const native = load();
+
+/** The counters `BindingEndpoint.stats` writes, in its order (binding/src/stats.rs). */
+const STATS_FIELDS = [
+  'packetsSent',
+  'packetsReceived',
+  'packetsLost',
+  'packetsSpuriouslyLost',
+  'packetsRetransmitted',
+  'bytesSent',
+  'bytesReceived',
+  'bytesLost',
+  'bytesAcknowledged',
+  'streamBytesRetransmitted',
+  'datagramsSent',
+  'datagramsReceived',
+  'datagramsLost',
+  'datagramsDroppedNative',
+  'smoothedRtt',
+  'rttVariation',
+  'minRtt',
+  'maxRtt',
+  'congestionWindow',
+  'pathMtu',
+  'deliveryRate',
+  'ptoCount',
+  'paths',
+  'streamsResetLocal',
+  'streamsResetRemote',
+  'streamsStoppedLocal',
+  'streamsStoppedRemote',
+] as const;
+
+/** A connection's counters by name (see binding/src/stats.rs for units). */
+export type BindingStats = Record<(typeof STATS_FIELDS)[number], number>;
+
+/** A snapshot of connection `handle`'s counters, as quiche has them now. */
+export function snapshotStats(endpoint: Binding.BindingEndpoint, handle: number): Float64Array {
+  const out = new Float64Array(STATS_FIELDS.length);
+  endpoint.stats(handle, out);
+  return out;
+}
+
+/** A snapshot's counters by name. */
+export function statsByName(snapshot: Float64Array): BindingStats {
+  const stats = {} as BindingStats;
+  STATS_FIELDS.forEach((name, i) => (stats[name] = snapshot[i]));
+  return stats;
+}
 
 /** Event kinds from `BindingEndpoint.pollEvents`; mirrors `binding/src/connection.rs`. */
 export const Ev = {

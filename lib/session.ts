@@ -8,7 +8,7 @@ import { isIP } from 'node:net';
 import { channels } from './diagnostics.js';
 import { Endpoint, type ConnectionOwner } from './endpoint.js';
 import { MAX_QUIC_CODE, QuicTransportError, type QuicCode } from './errors.js';
-import { Ev, closeResult, fromNative, type BindingStats, type CloseResult } from './native.js';
+import { Ev, closeResult, fromNative, snapshotStats, statsByName, type BindingStats } from './native.js';
 import { clientOptions, signalOption, type QuicTransportOptions, type ResolvedDatagrams } from './options.js';
 import { Settlement } from './settlement.js';
 import { QuicDatagramDuplexStream, type DatagramHost, type QuicDatagramStats } from './streams/datagrams.js';
@@ -220,7 +220,7 @@ export class QuicTransport {
   #protocol = '';
   #info: { serverName?: string; peerCertificateChain: Uint8Array[]; resumed: boolean; traceId: string } | undefined;
   /** The last counters read before the connection was released. */
-  #finalStats: BindingStats | undefined;
+  #finalStats: Float64Array | undefined;
   readonly #openedAt = performance.now();
   #signal: { signal: AbortSignal; onAbort: () => void } | undefined;
   #remote: QuicAddress | undefined;
@@ -378,7 +378,8 @@ export class QuicTransport {
   /** Connection statistics (see `QuicTransportStats`); after the end, the last counters. */
   async getStats(): Promise<QuicTransportStats> {
     const endpoint = this.#link.endpoint;
-    const raw = endpoint && this.#link.handle >= 0 ? endpoint.native.stats(this.#link.handle) : this.#finalStats;
+    const raw =
+      endpoint && this.#link.handle >= 0 ? snapshotStats(endpoint.native, this.#link.handle) : this.#finalStats;
     let blocked = this.datagrams.blocked;
     for (const entry of this.#streams.values()) blocked ||= entry.send?.blocked === true;
     return transportStats(raw, blocked, this.datagrams.counts);
@@ -547,12 +548,11 @@ export class QuicTransport {
         return this.datagrams.onWritable();
       case Ev.Draining:
         this.#draining.resolve();
-        return this.#settle(closeResult((this.#link.endpoint as Endpoint).native.closeInfo(this.#link.handle)));
+        return this.#settleFromNative();
       case Ev.Closed: {
-        const native = (this.#link.endpoint as Endpoint).native;
         this.#draining.resolve();
-        this.#finalStats = native.stats(this.#link.handle);
-        this.#settle(closeResult(native.closeInfo(this.#link.handle)));
+        this.#finalStats = snapshotStats((this.#link.endpoint as Endpoint).native, this.#link.handle);
+        this.#settleFromNative();
         this.#link.handle = -1;
         return;
       }
@@ -612,7 +612,10 @@ export class QuicTransport {
     for (const w of [...(this.#creditWaiters ?? [])]) w.resolve();
   }
 
-  #settle(result: CloseResult): void {
+  /** Ends the session the way quiche says the connection ended, unless it has ended already. */
+  #settleFromNative(): void {
+    if (this.#state === 'closed' || this.#state === 'failed') return;
+    const result = closeResult((this.#link.endpoint as Endpoint).native.closeInfo(this.#link.handle));
     if (result instanceof QuicTransportError) this.#fail(result);
     else this.#finish(result);
   }
@@ -718,12 +721,12 @@ function streamOptions(options: unknown): ResolvedStreamOptions {
 }
 
 function transportStats(
-  raw: BindingStats | undefined,
+  snapshot: Float64Array | undefined,
   atSendCapacity: boolean,
   counts: Omit<QuicDatagramStats, 'lostOutgoing'>,
 ): QuicTransportStats {
   // Before the connection exists nothing was sent or received: zeros are the truth then.
-  const s = raw ?? ({} as Partial<BindingStats>);
+  const s: Partial<BindingStats> = snapshot ? statsByName(snapshot) : {};
   const n = (v: number | undefined) => v ?? 0;
   const sample = (v: number | undefined) => (v === undefined || v < 0 ? null : v);
   return {

@@ -22,7 +22,7 @@ use quiche::ConnectionId;
 use crate::config::{build, BindingConfig};
 use crate::connection::{Conn, Event, EV_NEW, EV_REFUSED};
 use crate::error::{from_quiche, js_error, Result};
-use crate::stats::BindingStats;
+use crate::stats;
 
 /// Length of the connection IDs this endpoint issues.
 const CID_LEN: usize = 16;
@@ -49,7 +49,6 @@ pub struct BindingAddress {
 pub struct BindingConnInfo {
     pub protocol: String,
     pub server_name: Option<String>,
-    pub peer_certificate: Option<Buffer>,
     /// The peer's chain as sent, leaf first (DER each).
     pub peer_certificate_chain: Vec<Buffer>,
     pub resumed: bool,
@@ -322,7 +321,7 @@ impl BindingEndpoint {
                 // A closing connection has one thing to say (CONNECTION_CLOSE). quiche 0.30 can
                 // instead hand out ACK-only packets without end when closed before the handshake
                 // is confirmed: cap it, so that such a connection cannot take the pump over.
-                let closing = conn.q.local_error().is_some() || conn.q.is_draining();
+                let closing = conn.closing();
                 let mut sent_here = 0;
                 loop {
                     if n * 2 + 2 > meta.len() || out.len() - off < self.max_payload {
@@ -477,10 +476,13 @@ impl BindingEndpoint {
         Ok(self.conn(h)?.q.dgram_max_writable_len().unwrap_or(0) as u32)
     }
 
-    /// A snapshot of the connection's counters.
+    /// Writes a snapshot of the connection's counters into `out` (see stats.rs for the order).
     #[napi(catch_unwind)]
-    pub fn stats(&mut self, h: u32) -> Result<BindingStats> {
-        Ok(BindingStats::of(self.conn(h)?))
+    pub fn stats(&mut self, h: u32, mut out: Float64ArraySlice) -> Result<()> {
+        let conn = self.conn(h)?;
+        // SAFETY: as in `recv`.
+        stats::write(conn, unsafe { out.as_mut() });
+        Ok(())
     }
 
     /// The code of the last reset or stop a stream call reported (-2).
@@ -511,7 +513,6 @@ impl BindingEndpoint {
         Ok(BindingConnInfo {
             protocol: String::from_utf8_lossy(q.application_proto()).into_owned(),
             server_name: q.server_name().map(str::to_owned),
-            peer_certificate: q.peer_cert().map(|c| c.to_vec().into()),
             peer_certificate_chain: q
                 .peer_cert_chain()
                 .unwrap_or_default()

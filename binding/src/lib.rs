@@ -16,4 +16,3 @@ mod stats;
 pub use cert::{generate_certificate, BindingCertificate};
 pub use config::BindingConfig;
 pub use endpoint::{BindingAddress, BindingCloseInfo, BindingConnInfo, BindingEndpoint};
-pub use stats::BindingStats;
