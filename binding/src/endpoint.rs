@@ -322,6 +322,7 @@ impl BindingEndpoint {
                 // instead hand out ACK-only packets without end when closed before the handshake
                 // is confirmed: cap it, so that such a connection cannot take the pump over.
                 let closing = conn.closing();
+                let before = n;
                 let mut sent_here = 0;
                 loop {
                     if n * 2 + 2 > meta.len() || out.len() - off < self.max_payload {
@@ -347,6 +348,9 @@ impl BindingEndpoint {
                         // Done, or a failure that quiche turned into closing the connection.
                         Err(_) => break,
                     }
+                }
+                if conn.hidden && n > before && conn.q.local_error().is_some() {
+                    conn.refusal_sent = true;
                 }
                 conn.queued_send = false;
             }
