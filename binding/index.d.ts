@@ -80,6 +80,11 @@ export declare class BindingEndpoint {
   lastCode(h: number): bigint
   /** Closes the connection with an application (`app`) or transport error code. */
   close(h: number, app: boolean, code: bigint, reason: Uint8Array): void
+  /**
+   * Closes the connection at once, holding nothing back until the peer could hear it (see
+   * `Conn::close`): for a peer that is not there (the socket reported ECONNREFUSED).
+   */
+  abandon(h: number): void
   /** What the handshake negotiated. */
   info(h: number): BindingConnInfo
   /** Why the connection is closing or closed. */

@@ -260,10 +260,13 @@ export class Endpoint {
     // A client socket is connected to its one server: what fails it fails every connection on it.
     // A server socket's errors concern one peer at most, and QUIC recovers from a lost packet.
     if (!this.#connected) return;
+    const refused = (err as NodeJS.ErrnoException).code === 'ECONNREFUSED';
     const e = new QuicTransportError(`UDP socket error: ${err.message}`, {
-      code: (err as NodeJS.ErrnoException).code === 'ECONNREFUSED' ? 'ERR_QUIC_CONNECTION_REFUSED' : 'ERR_QUIC_SOCKET',
+      code: refused ? 'ERR_QUIC_CONNECTION_REFUSED' : 'ERR_QUIC_SOCKET',
       cause: err,
     });
+    // Nothing listens there: a close that waits for the server to answer would wait in vain.
+    if (refused) for (const handle of this.#owners.keys()) this.native.abandon(handle);
     for (const owner of [...this.#owners.values()]) owner.onSocketError?.(e);
   };
 

@@ -107,6 +107,11 @@ export type CloseResult = { closeCode: number | bigint; reason: string } | QuicT
 const TLS_ALERT_BASE = 0x100n;
 const NO_APPLICATION_PROTOCOL = 120n;
 const CONNECTION_REFUSED = 0x2n;
+/**
+ * APPLICATION_ERROR: an application's close sent before the 1-RTT keys existed, which must not
+ * carry the application's code or reason (RFC 9000 §10.2.3). A close like any other.
+ */
+const APPLICATION_ERROR = 0xcn;
 /** TLS alerts that mean "your certificate was not accepted" (RFC 8446 §6.2). */
 const CERTIFICATE_ALERTS = new Set([42n, 43n, 44n, 45n, 46n, 48n, 116n]);
 
@@ -124,6 +129,7 @@ export function closeResult(info: Binding.BindingCloseInfo): CloseResult {
         });
   }
   if (info.isApp || info.code === 0n) return { closeCode, reason };
+  if (info.code === APPLICATION_ERROR) return { closeCode: 0, reason };
   const by = info.source === 'peer' ? 'the peer' : 'this endpoint';
   const init = { closeCode, reason };
   if (info.code === CONNECTION_REFUSED) {

@@ -24,6 +24,9 @@ pub const EV_REFUSED: u32 = 10;
 /// `(kind, handle, stream id)`.
 pub type Event = (u32, u32, u64);
 
+/// The transport error that stands for an application's close before the handshake completed.
+const APPLICATION_ERROR: u64 = 0x0c;
+
 /// quiche's send urgency for a stream nobody prioritised.
 const DEFAULT_URGENCY: u8 = 127;
 
@@ -79,8 +82,8 @@ pub struct Conn {
     /// A client has processed a 1-RTT packet that arrived after its handshake completed: the
     /// server's HANDSHAKE_DONE has most likely been processed, and the handshake is confirmed.
     confirmed: bool,
-    /// A close asked for before the handshake looked confirmed, and when to send it regardless
-    /// (counted from the first packet sent after the close was asked for).
+    /// A close that must wait (see `close`), and when to close regardless: counted from the
+    /// close for a client nobody has answered yet, else from the first packet sent after it.
     pending_close: Option<(bool, u64, Vec<u8>, Option<Instant>)>,
     want_read: HashSet<u64>,
     want_write: HashSet<u64>,
@@ -257,20 +260,31 @@ impl Conn {
         }
         if was_established && short && !self.confirmed {
             self.confirmed = true;
-            self.close_pending();
+        }
+        if let Some(&(app, ..)) = self.pending_close.as_ref() {
+            if !self.close_must_wait(app) {
+                self.close_pending();
+            }
         }
     }
 
-    /// Closes the connection. quiche 0.30 sends an application close only in a 1-RTT packet and,
-    /// once closing, processes no more packets: a client that closes before it has processed
-    /// the server's HANDSHAKE_DONE keeps sending Handshake probes without the close until its
-    /// idle timeout. So a client whose handshake does not look confirmed yet closes after the
-    /// next 1-RTT packet, or a few round trips after its next packet (its Finished) left.
+    /// Closes the connection, or holds the close while it could not reach the peer (see
+    /// `close_must_wait`).
     pub fn close(&mut self, app: bool, code: u64, reason: Vec<u8>) {
-        let unconfirmed = !self.q.is_server() && self.q.is_established() && !self.confirmed;
-        if unconfirmed && self.q.local_error().is_none() && !self.q.is_closed() {
+        // Before the handshake completes an application's code and reason may not be sent: they
+        // become APPLICATION_ERROR (RFC 9000 §10.2.3), as quiche would do. Done here, it holds
+        // for a close that waits until after the handshake, too.
+        let (app, code, reason) = if app && !self.q.is_established() {
+            (false, APPLICATION_ERROR, Vec::new())
+        } else {
+            (app, code, reason)
+        };
+        if self.close_must_wait(app) {
             if self.pending_close.is_none() {
-                self.pending_close = Some((app, code, reason, None));
+                let at = self
+                    .unanswered()
+                    .then(|| Instant::now() + self.close_wait());
+                self.pending_close = Some((app, code, reason, at));
             }
             return;
         }
@@ -278,16 +292,56 @@ impl Conn {
         let _ = self.q.close(app, code, &reason);
     }
 
+    /// Closes at once, whatever a held close waits for.
+    pub fn close_now(&mut self) {
+        let (app, code, reason) = match self.pending_close.take() {
+            Some((app, code, reason, _)) => (app, code, reason),
+            None => (false, 0, Vec::new()),
+        };
+        let _ = self.q.close(app, code, &reason);
+    }
+
+    /// Whether a client's close now would not reach the server, so that it waits:
+    /// - quiche closes a connection that has processed no packet yet without a word: a server
+    ///   that got the client's Initial would keep its half-open connection until its handshake
+    ///   timeout. Such a client waits for the server's first answer, and then closes.
+    /// - quiche 0.30 sends an application close only in a 1-RTT packet and, once closing,
+    ///   processes no more packets: a client that closes before it has processed the server's
+    ///   HANDSHAKE_DONE keeps sending Handshake probes without the close until its idle timeout.
+    ///   Such a client closes after the next 1-RTT packet (an `app` close only).
+    ///
+    /// Either waits a few round trips at most (`pending_close`'s deadline).
+    fn close_must_wait(&self, app: bool) -> bool {
+        if self.q.is_server() || self.q.local_error().is_some() || self.q.is_closed() {
+            return false;
+        }
+        self.unanswered() || (app && self.q.is_established() && !self.confirmed)
+    }
+
+    /// The client has sent packets and processed none: the server has not been heard from.
+    fn unanswered(&self) -> bool {
+        let stats = self.q.stats();
+        stats.recv == 0 && stats.sent > 0
+    }
+
+    /// How long a pending close waits at most: a few round trips (the initial RTT estimate
+    /// before any sample), between 10 ms and 1 s.
+    fn close_wait(&self) -> Duration {
+        let rtt = self
+            .q
+            .path_stats()
+            .find(|p| p.active)
+            .map_or(Duration::ZERO, |p| p.rtt);
+        (rtt * 4).clamp(Duration::from_millis(10), Duration::from_secs(1))
+    }
+
     /// A packet left: a pending close starts counting down.
     pub fn on_sent(&mut self) {
-        if let Some((.., at @ None)) = self.pending_close.as_mut() {
-            let rtt = self
-                .q
-                .path_stats()
-                .find(|p| p.active)
-                .map_or(Duration::ZERO, |p| p.rtt);
-            let wait = (rtt * 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
-            *at = Some(Instant::now() + wait);
+        if self.pending_close.as_ref().is_some_and(|c| c.3.is_none()) {
+            let at = Instant::now() + self.close_wait();
+            if let Some(c) = self.pending_close.as_mut() {
+                c.3 = Some(at);
+            }
         }
     }
 

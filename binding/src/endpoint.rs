@@ -510,6 +510,15 @@ impl BindingEndpoint {
         Ok(())
     }
 
+    /// Closes the connection at once, holding nothing back until the peer could hear it (see
+    /// `Conn::close`): for a peer that is not there (the socket reported ECONNREFUSED).
+    #[napi(catch_unwind)]
+    pub fn abandon(&mut self, h: u32) -> Result<()> {
+        self.conn(h)?.close_now();
+        self.touch(h);
+        Ok(())
+    }
+
     /// What the handshake negotiated.
     #[napi(catch_unwind)]
     pub fn info(&mut self, h: u32) -> Result<BindingConnInfo> {
