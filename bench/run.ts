@@ -145,7 +145,7 @@ if (values.matrixai === 'on') {
     iterations,
     warmup: Math.min(settings.warmup, Math.ceil(iterations / 10)),
     handshakes: number('matrixai-handshakes'),
-    handshakeWarmup: Math.min(settings.handshakeWarmup, Math.ceil(number('matrixai-handshakes') / 10)),
+    handshakeWarmup: Math.min(settings.handshakeWarmup, number('matrixai-handshakes')),
   };
 }
 

@@ -61,10 +61,6 @@ pub struct Conn {
     pub deadline: Option<Instant>,
     /// Refused at accept time: closed at once and never shown to JS.
     pub hidden: bool,
-    /// A refused connection has sent its CONNECTION_CLOSE: it has nothing left to do. A server
-    /// that never took the connection on keeps no closing state for it (RFC 9000 §10.2), which
-    /// spares its memory under a flood, and a server's close() the wait for its draining period.
-    pub refusal_sent: bool,
     /// The code of the last stream reset/stop seen by a stream call.
     pub last_code: u64,
     /// Queued in the endpoint's check / send queues.
@@ -109,7 +105,6 @@ impl Conn {
             cids: Vec::new(),
             deadline: None,
             hidden: false,
-            refusal_sent: false,
             last_code: 0,
             queued_check: false,
             queued_send: false,
@@ -457,12 +452,16 @@ impl Conn {
     }
 
     /// Appends the events that quiche's state now calls for. A hidden (refused) connection
-    /// reports only its end, so that JS releases it.
+    /// reports only its end, so that JS releases it: as soon as its CONNECTION_CLOSE is out
+    /// (quiche drains from then on). A server that never took the connection on keeps no closing
+    /// state for it (RFC 9000 §10.2), which spares its memory under a flood of clients, and its
+    /// close() the wait for a draining period computed without an RTT sample.
     pub fn check(&mut self, h: u32, events: &mut VecDeque<Event>) {
         if !self.hidden {
             self.check_open(h, events);
         }
-        if self.reported & REPORTED_CLOSED == 0 && (self.q.is_closed() || self.refusal_sent) {
+        let over = self.q.is_closed() || (self.hidden && self.q.is_draining());
+        if self.reported & REPORTED_CLOSED == 0 && over {
             self.reported |= REPORTED_CLOSED;
             events.push_back((EV_CLOSED, h, 0));
         }

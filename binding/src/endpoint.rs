@@ -322,7 +322,6 @@ impl BindingEndpoint {
                 // instead hand out ACK-only packets without end when closed before the handshake
                 // is confirmed: cap it, so that such a connection cannot take the pump over.
                 let closing = conn.closing();
-                let before = n;
                 let mut sent_here = 0;
                 loop {
                     if n * 2 + 2 > meta.len() || out.len() - off < self.max_payload {
@@ -349,9 +348,6 @@ impl BindingEndpoint {
                         Err(_) => break,
                     }
                 }
-                if conn.hidden && n > before && conn.q.local_error().is_some() {
-                    conn.refusal_sent = true;
-                }
                 conn.queued_send = false;
             }
             self.send_queue.pop_front();
@@ -361,7 +357,7 @@ impl BindingEndpoint {
         n as u32
     }
 
-    /// Frees a connection JS has finished with (after its CLOSED event, or to abandon it).
+    /// Frees a connection JS has finished with (after its CLOSED event, or one JS gives up on).
     #[napi(catch_unwind)]
     pub fn release(&mut self, h: u32) {
         let Some(conn) = self.slots.get_mut(h as usize).and_then(Option::take) else {
