@@ -27,7 +27,12 @@ export declare class BindingEndpoint {
   connect(serverName: string | undefined | null, host: string, port: number): number
   /**
    * Takes in one datagram. Returns the length of a stateless reply (version negotiation or
-   * Retry) written to `out`, to be sent back to the sender; 0 otherwise. Garbage is dropped.
+   * Retry) written to `out`, to be sent back to the sender; `RECV_ANSWER` when the datagram
+   * completed a client's ClientHello, whose answer (the server's handshake flight) JS should
+   * send at once with `send(…, true)`; 0 otherwise. Garbage is dropped.
+   *
+   * The answer goes ahead of the turn: the client can work on it while this server works on
+   * the rest of what it read (with 16 handshakes in flight, 10-20 % more of them per second).
    */
   recv(data: Uint8Array, host: string, port: number, out: Uint8Array): number
   /** Runs the timers that have expired. */
@@ -39,10 +44,11 @@ export declare class BindingEndpoint {
   /**
    * Writes packets back to back into `out`; for packet i, `meta[2i]` is its length and
    * `meta[2i+1]` the connection handle (bit 31 set when the peer address changed: ask
-   * `peerAddress`). Returns how many packets it wrote.
+   * `peerAddress`). Returns how many packets it wrote. With `answers`, only the packets of
+   * the connections `recv` said to answer at once.
    */
-  send(out: Uint8Array, meta: Uint32Array): number
-  /** Frees a connection JS has finished with (after its CLOSED event, or to abandon it). */
+  send(out: Uint8Array, meta: Uint32Array, answers: boolean): number
+  /** Frees a connection JS has finished with (after its CLOSED event, or one JS gives up on). */
   release(h: number): void
   /** See `Conn::stream_recv`. */
   streamRecv(h: number, id: number, buf: Uint8Array): number
@@ -195,3 +201,6 @@ export interface BindingConnInfo {
  * minute ago for `days` days (at most 14, as `serverCertificateHashes` requires).
  */
 export declare function generateCertificate(names: Array<string>, days: number): BindingCertificate
+
+/** `recv`'s return for "a server connection's handshake answer can leave now". */
+export declare const RECV_ANSWER: number

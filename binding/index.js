@@ -837,3 +837,4 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.BindingEndpoint = nativeBinding.BindingEndpoint
 module.exports.generateCertificate = nativeBinding.generateCertificate
+module.exports.RECV_ANSWER = nativeBinding.RECV_ANSWER

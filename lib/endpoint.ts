@@ -2,7 +2,8 @@
  * The pump: one `node:dgram` socket, one timer and one native endpoint.
  *
  * Every turn, in this order (the native side documents the same contract):
- * 1. a datagram arrives → `native.recv` (a stateless reply goes straight back);
+ * 1. a datagram arrives → `native.recv` (a stateless reply goes straight back, and so does a
+ *    server's handshake flight once a client's ClientHello is complete);
  *    or the timer fires → `native.onTimeout`;
  * 2. `flush`: poll events and hand each to its connection's owner, then drain every pending
  *    packet into the socket, and repeat while either produced anything;
@@ -212,8 +213,15 @@ export class Endpoint {
     } catch {
       return; // An address the native side cannot parse: nothing a peer could do about it.
     }
-    if (reply > 0)
+    if (reply === native.RECV_ANSWER) {
+      // A server's handshake flight leaves now: the client works on it while we read on.
+      this.#guarded(() => {
+        this.#drain(MAX_PACKETS_PER_TURN, true);
+        this.#armTimer();
+      });
+    } else if (reply > 0) {
       this.#transmit(Buffer.from(this.#reply.subarray(0, reply)), 0, reply, { host: rinfo.address, port: rinfo.port });
+    }
     this.flushSoon();
   };
 
@@ -353,12 +361,15 @@ export class Endpoint {
     }
   }
 
-  /** Sends what the native endpoint has, up to about `budget` packets. */
-  #drain(budget: number): number {
+  /**
+   * Sends what the native endpoint has, up to about `budget` packets; with `answers`, only the
+   * handshake answers `recv` asked for.
+   */
+  #drain(budget: number, answers = false): number {
     let total = 0;
     for (;;) {
       const slot = this.#slot();
-      const n = this.native.send(slot.buf, this.#meta);
+      const n = this.native.send(slot.buf, this.#meta, answers);
       let off = 0;
       for (let i = 0; i < n; i++) {
         const len = this.#meta[i * 2];

@@ -66,6 +66,8 @@ pub struct Conn {
     /// Queued in the endpoint's check / send queues.
     pub queued_check: bool,
     pub queued_send: bool,
+    /// A server's answer to the client's complete ClientHello has been let out ahead of the turn.
+    pub answered: bool,
     /// JS waits for credit to open a stream.
     pub want_streams: bool,
     /// JS waits for room in quiche's DATAGRAM send queue.
@@ -108,6 +110,7 @@ impl Conn {
             last_code: 0,
             queued_check: false,
             queued_send: false,
+            answered: false,
             want_streams: false,
             want_dgram_send: false,
             dgram_dropped: 0,
