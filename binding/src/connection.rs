@@ -310,7 +310,7 @@ impl Conn {
     ///
     /// Either waits a few round trips at most (`pending_close`'s deadline).
     fn close_must_wait(&self, app: bool) -> bool {
-        if self.q.is_server() || self.q.local_error().is_some() || self.q.is_closed() {
+        if self.q.is_server() || self.closing() {
             return false;
         }
         self.unanswered() || (app && self.q.is_established() && !self.confirmed)
