@@ -46,6 +46,11 @@ export declare class BindingEndpoint {
    * `meta[2i+1]` the connection handle (bit 31 set when the peer address changed: ask
    * `peerAddress`). Returns how many packets it wrote. With `answers`, only the packets of
    * the connections `recv` said to answer at once.
+   *
+   * The last `STATUS_WORDS` of `meta` are not for packets: they get the number of events
+   * waiting for `pollEvents` and the microseconds until the next timer (`NO_TIMER` when there
+   * is none), as they stand once these packets are built. The pump reads them instead of
+   * asking `pollEvents` and `timeout` again.
    */
   send(out: Uint8Array, meta: Uint32Array, answers: boolean): number
   /** Frees a connection JS has finished with (after its CLOSED event, or one JS gives up on). */
@@ -202,5 +207,11 @@ export interface BindingConnInfo {
  */
 export declare function generateCertificate(names: Array<string>, days: number): BindingCertificate
 
+/** The timer status word when no timer is set. */
+export declare const NO_TIMER: number
+
 /** `recv`'s return for "a server connection's handshake answer can leave now". */
 export declare const RECV_ANSWER: number
+
+/** Words at the end of `send`'s `meta` that carry the endpoint's status, not packets. */
+export declare const STATUS_WORDS: number

@@ -837,4 +837,6 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.BindingEndpoint = nativeBinding.BindingEndpoint
 module.exports.generateCertificate = nativeBinding.generateCertificate
+module.exports.NO_TIMER = nativeBinding.NO_TIMER
 module.exports.RECV_ANSWER = nativeBinding.RECV_ANSWER
+module.exports.STATUS_WORDS = nativeBinding.STATUS_WORDS

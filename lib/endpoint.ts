@@ -6,9 +6,9 @@
  *    server's handshake flight once a client's ClientHello is complete);
  *    or the timer fires → `native.onTimeout`;
  * 2. `flush`: poll events and hand each to its connection's owner, then drain every pending
- *    packet into the socket, and repeat while either produced anything;
- * 3. re-arm the timer from `native.timeout()` — only after draining, because sending moves
- *    the deadlines.
+ *    packet into the socket, and repeat while events wait (`send` says how many do);
+ * 3. re-arm the timer from the deadline `send` reported — only after draining, because
+ *    sending moves the deadlines.
  * Every flush runs on `setImmediate`: a burst of datagrams read in one poll phase is answered in
  * one pass, and everything user code did in the same turn (writes, a close) leaves in the same
  * packets. A flush that handed events to user code sends only once that code's promise
@@ -44,6 +44,9 @@ const PEER_CHANGED = 0x8000_0000;
  */
 const SOCKET_BUFFER = 2 * 1024 * 1024;
 const HANDLE_MASK = 0x7fff_ffff;
+/** Where `send` leaves the endpoint's status in `meta`: events waiting, then the timer. */
+const STATUS_EVENTS = PACKET_BATCH * 2;
+const STATUS_TIMER = STATUS_EVENTS + 1;
 /** INTERNAL_ERROR (RFC 9000 §20.1). */
 const INTERNAL_ERROR = 0x1n;
 
@@ -68,7 +71,7 @@ export class Endpoint {
   readonly #owners = new Map<number, ConnectionOwner>();
   readonly #peers = new Map<number, Peer>();
   readonly #events = new Float64Array(EVENT_BATCH * 3);
-  readonly #meta = new Uint32Array(PACKET_BATCH * 2);
+  readonly #meta = new Uint32Array(PACKET_BATCH * 2 + native.STATUS_WORDS);
   readonly #reply = Buffer.alloc(1500);
   readonly #free: SendSlot[] = [];
   readonly #slotSize: number;
@@ -77,6 +80,8 @@ export class Endpoint {
   #drainDeferred = false;
   /** The last poll saw a connection arrive or end (new, draining, closed). */
   #connectionEvents = false;
+  /** A connection was released since the last look at whether the socket can close. */
+  #released = false;
   #timer: NodeJS.Timeout | undefined;
   #timerAt = 0;
   #closing = false;
@@ -257,7 +262,7 @@ export class Endpoint {
     } catch (error) {
       process.emitWarning(error as Error, { code: 'QUICHEX_INTERNAL' });
       try {
-        this.#armTimer();
+        this.#armTimer(this.native.timeout());
       } catch {
         // The native endpoint is past saving; its connections will time out on their peers.
       }
@@ -281,8 +286,9 @@ export class Endpoint {
   #flush = (): void => {
     if (this.#socketClosed) return;
     this.#connectionEvents = false;
-    const events = this.#pollEvents();
-    if (events > 0 && !this.#connectionEvents && !this.#drainDeferred) {
+    // A deferred flush comes after its poll: what happened since, the status of `send` tells.
+    const events = this.#drainDeferred ? 0 : this.#pollEvents();
+    if (events > 0 && !this.#connectionEvents) {
       // What user code does about stream events and `ready` (read, then write a reply; open a
       // stream and write) runs in the promise reactions after this callback. Draining after
       // them lets the ACK — or a client's Finished, or a server's HANDSHAKE_DONE — ride in the
@@ -303,18 +309,18 @@ export class Endpoint {
     for (;;) {
       for (const hook of this.#hooks) hook.beforeFlush();
       this.#hooks.clear();
-      const packets = this.#drain(budget);
-      budget -= packets;
+      budget -= this.#drain(budget);
       if (budget <= 0) {
         // Let the event loop breathe (take in ACKs, run timers); the next turn goes on. This also
         // bounds a connection that quiche keeps handing packets for without end.
         this.flushSoon();
         break;
       }
-      if (packets === 0 && this.#pollEvents() === 0) break;
+      // Handling events (a read frees credit, a write finds room) may give quiche more to send.
+      if (this.#meta[STATUS_EVENTS] === 0 || this.#pollEvents() === 0) break;
     }
     this.#armTimer();
-    this.#closeIfIdle();
+    if (this.#released) this.#closeIfIdle();
   };
 
   #pollEvents(): number {
@@ -357,13 +363,14 @@ export class Endpoint {
         this.#owners.delete(handle);
         this.#peers.delete(handle);
         this.native.release(handle);
+        this.#released = true;
       }
     }
   }
 
   /**
    * Sends what the native endpoint has, up to about `budget` packets; with `answers`, only the
-   * handshake answers `recv` asked for.
+   * handshake answers `recv` asked for. The last `send` leaves the status in `#meta`.
    */
   #drain(budget: number, answers = false): number {
     let total = 0;
@@ -424,8 +431,8 @@ export class Endpoint {
     }
   }
 
-  #armTimer(): void {
-    const ms = this.native.timeout();
+  /** Arms the timer for the deadline the last `send` reported, or for `ms` (-1: none). */
+  #armTimer(ms = this.#meta[STATUS_TIMER] === native.NO_TIMER ? -1 : this.#meta[STATUS_TIMER] / 1000): void {
     if (ms < 0) {
       if (this.#timer) clearTimeout(this.#timer);
       this.#timer = undefined;
@@ -442,6 +449,7 @@ export class Endpoint {
   }
 
   #closeIfIdle(): void {
+    this.#released = false;
     if (!this.#closing || this.#socketClosed || this.native.connectionCount > 0) return;
     this.#socketClosed = true;
     if (this.#timer) clearTimeout(this.#timer);

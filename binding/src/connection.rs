@@ -129,9 +129,10 @@ impl Conn {
         }
     }
 
-    /// Reads into `buf`. Returns `2·n + fin`, -1 when nothing is there yet (JS gets a
-    /// READABLE event later), -2 when the peer reset the stream (code in `last_code`), -3 when
-    /// the stream is gone.
+    /// Reads into `buf`. Returns `4·n + 2·drained + fin`, where `drained` says that quiche has
+    /// nothing more for now (JS gets a READABLE event when it has: no need to ask again before),
+    /// -1 when nothing is there yet (the same event comes), -2 when the peer reset the stream
+    /// (code in `last_code`), -3 when the stream is gone.
     pub fn stream_recv(&mut self, id: u64, buf: &mut [u8]) -> f64 {
         match self.q.stream_recv(id, buf) {
             Ok((0, false)) | Err(quiche::Error::Done) => {
@@ -139,10 +140,13 @@ impl Conn {
                 -1.0
             }
             Ok((n, fin)) => {
-                if fin {
+                let drained = !fin && !self.q.stream_readable(id);
+                if drained {
+                    self.want_read.insert(id);
+                } else if fin {
                     self.want_read.remove(&id);
                 }
-                (n as f64) * 2.0 + f64::from(u8::from(fin))
+                (n as f64) * 4.0 + f64::from(u8::from(drained)) * 2.0 + f64::from(u8::from(fin))
             }
             Err(quiche::Error::StreamReset(code)) => {
                 self.want_read.remove(&id);

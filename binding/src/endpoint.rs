@@ -5,8 +5,9 @@
 //! 1. `recv` each datagram that arrived (and send back any stateless reply it wrote);
 //!    or `onTimeout` when the timer fired;
 //! 2. `pollEvents` until it returns fewer events than fit, handling each;
-//! 3. `send` until it returns 0 packets, transmitting each;
-//! 4. repeat 2–3 while either produced anything, then re-arm the timer from `timeout`.
+//! 3. `send` until it returns fewer packets than fit, transmitting each; its last call also
+//!    says how many events wait and when the next timer is due (the status words of `meta`);
+//! 4. repeat 2–3 while events wait, then re-arm the timer from that status.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fs::File;
@@ -34,6 +35,12 @@ const TOKEN_LIFETIME_SECS: u64 = 10;
 const PEER_CHANGED: u32 = 1 << 31;
 /// Packets a closing connection may send per `send` call (a close, coalesced across levels).
 const CLOSING_PACKETS_PER_SEND: usize = 2;
+/// Words at the end of `send`'s `meta` that carry the endpoint's status, not packets.
+#[napi]
+pub const STATUS_WORDS: u32 = 2;
+/// The timer status word when no timer is set.
+#[napi]
+pub const NO_TIMER: u32 = u32::MAX;
 /// `recv`'s return for "a server connection's handshake answer can leave now".
 #[napi]
 pub const RECV_ANSWER: i32 = -1;
@@ -308,14 +315,7 @@ impl BindingEndpoint {
     pub fn poll_events(&mut self, mut out: Float64ArraySlice) -> u32 {
         // SAFETY: as in `recv`.
         let out = unsafe { out.as_mut() };
-        let pending = std::mem::take(&mut self.check_queue);
-        for h in pending {
-            let Some(conn) = self.slots[h as usize].as_mut() else {
-                continue;
-            };
-            conn.queued_check = false;
-            conn.check(h, &mut self.events);
-        }
+        self.run_checks();
         let mut n = 0;
         while n * 3 + 3 <= out.len() {
             let Some((kind, h, id)) = self.events.pop_front() else {
@@ -333,15 +333,38 @@ impl BindingEndpoint {
     /// `meta[2i+1]` the connection handle (bit 31 set when the peer address changed: ask
     /// `peerAddress`). Returns how many packets it wrote. With `answers`, only the packets of
     /// the connections `recv` said to answer at once.
+    ///
+    /// The last `STATUS_WORDS` of `meta` are not for packets: they get the number of events
+    /// waiting for `pollEvents` and the microseconds until the next timer (`NO_TIMER` when there
+    /// is none), as they stand once these packets are built. The pump reads them instead of
+    /// asking `pollEvents` and `timeout` again.
     #[napi(catch_unwind)]
     pub fn send(
         &mut self,
         mut out: Uint8ArraySlice,
         mut meta: Uint32ArraySlice,
         answers: bool,
-    ) -> u32 {
+    ) -> Result<u32> {
         // SAFETY: as in `recv`.
         let (out, meta) = unsafe { (out.as_mut(), meta.as_mut()) };
+        if meta.len() < STATUS_WORDS as usize {
+            return Err(js_error(
+                "ERR_QUIC_INTERNAL",
+                "send: meta has no room for its status",
+            ));
+        }
+        let (meta, status) = meta.split_at_mut(meta.len() - STATUS_WORDS as usize);
+        let n = self.send_batch(out, meta, answers);
+        self.run_checks();
+        status[0] = u32::try_from(self.events.len()).unwrap_or(u32::MAX);
+        status[1] = self.deadlines.first().map_or(NO_TIMER, |&(at, _)| {
+            let us = at.saturating_duration_since(Instant::now()).as_micros();
+            u32::try_from(us).unwrap_or(NO_TIMER - 1).min(NO_TIMER - 1)
+        });
+        Ok(n)
+    }
+
+    fn send_batch(&mut self, out: &mut [u8], meta: &mut [u32], answers: bool) -> u32 {
         let mut batch = Batch { off: 0, n: 0 };
         if answers {
             // Each stays in the send queue too: there, later, it finds little or nothing left.
@@ -367,6 +390,17 @@ impl BindingEndpoint {
             self.queue_check(h);
         }
         batch.n as u32
+    }
+
+    /// Turns what happened to the connections touched since the last time into events.
+    fn run_checks(&mut self) {
+        for h in std::mem::take(&mut self.check_queue) {
+            let Some(conn) = self.slots[h as usize].as_mut() else {
+                continue;
+            };
+            conn.queued_check = false;
+            conn.check(h, &mut self.events);
+        }
     }
 
     /// Writes `h`'s packets into `out` and `meta` after those of `batch`. Returns false when

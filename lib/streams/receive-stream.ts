@@ -30,6 +30,8 @@ class ReceiveSource implements UnderlyingByteSource, StreamSide {
   #controller!: ReadableByteStreamController;
   #waiting: { resolve: () => void; reject: (e: unknown) => void } | undefined;
   #done = false;
+  /** quiche said it has nothing more for now: a READABLE event comes when it has. */
+  #drained = false;
   #bytesRead = 0;
 
   readonly blocked = false;
@@ -61,6 +63,7 @@ class ReceiveSource implements UnderlyingByteSource, StreamSide {
   }
 
   wake(): void {
+    this.#drained = false;
     const waiting = this.#waiting;
     if (!waiting || !this.#read()) return;
     // #read() may have failed the stream, which already settled the pull.
@@ -87,6 +90,7 @@ class ReceiveSource implements UnderlyingByteSource, StreamSide {
   /** Moves what quiche has into the stream. Returns false when there was nothing yet. */
   #read(): boolean {
     if (this.#done) return true;
+    if (this.#drained) return false;
     const { endpoint, handle } = this.#host;
     const request = this.#controller.byobRequest;
     const view = request?.view
@@ -94,7 +98,10 @@ class ReceiveSource implements UnderlyingByteSource, StreamSide {
       : scratch;
     const r = endpoint.native.streamRecv(handle, this.#id, view);
     endpoint.flushSoon(); // Reading frees flow-control credit that the peer should hear of.
-    if (r === StreamResult.Blocked) return false;
+    if (r === StreamResult.Blocked) {
+      this.#drained = true;
+      return false;
+    }
     if (r === StreamResult.PeerAborted) {
       const code = codeFromWire(endpoint.native.lastCode(handle));
       publishReset(this.#host, this.#id, 'receive', 'peer', code);
@@ -111,9 +118,10 @@ class ReceiveSource implements UnderlyingByteSource, StreamSide {
       this.fail(new QuicTransportError('the stream is gone', { source: 'stream', code: 'ERR_QUIC_STREAM_CLOSED' }));
       return true;
     }
-    const n = Math.floor(r / 2);
+    const n = Math.floor(r / 4);
     this.#bytesRead += n;
     const fin = r % 2 === 1;
+    this.#drained = r % 4 >= 2;
     if (request) {
       if (n > 0) request.respond(n);
       if (fin) {

@@ -1,0 +1,134 @@
+/**
+ * The binding's contract for what saves the pump native calls, driven sans-IO (no sockets):
+ * `send` leaves the endpoint's status in the last words of `meta` (events waiting for
+ * `pollEvents`, microseconds until the next timer), and `streamRecv` says when it has read all
+ * that quiche has, after which a READABLE event announces more (lib/endpoint.ts and
+ * lib/streams/receive-stream.ts rely on both instead of asking again).
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Ev, StreamResult, native } from '../../lib/native.js';
+import { clientOptions, serverOptions } from '../../lib/options.js';
+
+type Endpoint = InstanceType<typeof native.BindingEndpoint>;
+
+const SERVER = { host: '127.0.0.1', port: 4433 };
+const CLIENT = { host: '127.0.0.1', port: 50_000 };
+const BATCH = 64;
+const EVENTS = BATCH * 2;
+const TIMER = EVENTS + 1;
+
+/** One `send` call: its datagrams, and the meta array with the status words. */
+function sendOnce(endpoint: Endpoint): { datagrams: Buffer[]; meta: Uint32Array } {
+  const out = Buffer.alloc(1500 * BATCH);
+  const meta = new Uint32Array(BATCH * 2 + native.STATUS_WORDS);
+  const n = endpoint.send(out, meta, false);
+  const datagrams: Buffer[] = [];
+  for (let i = 0, off = 0; i < n; off += meta[i * 2], i++)
+    datagrams.push(Buffer.from(out.subarray(off, off + meta[i * 2])));
+  return { datagrams, meta };
+}
+
+function poll(endpoint: Endpoint): number[][] {
+  const events = new Float64Array(3 * 256);
+  const n = endpoint.pollEvents(events);
+  return Array.from({ length: n }, (_, i) => [events[i * 3], events[i * 3 + 1], events[i * 3 + 2]]);
+}
+
+/** Moves datagrams both ways until neither side has anything to send; returns the events seen. */
+function exchange(client: Endpoint, server: Endpoint): { client: number[][]; server: number[][] } {
+  const seen = { client: [] as number[][], server: [] as number[][] };
+  const reply = Buffer.alloc(1500);
+  for (let round = 0; round < 20; round++) {
+    const toServer = sendOnce(client).datagrams;
+    for (const d of toServer) server.recv(d, CLIENT.host, CLIENT.port, reply);
+    seen.server.push(...poll(server));
+    const toClient = sendOnce(server).datagrams;
+    for (const d of toClient) client.recv(d, SERVER.host, SERVER.port, reply);
+    seen.client.push(...poll(client));
+    if (toServer.length === 0 && toClient.length === 0) return seen;
+  }
+  throw new Error('the endpoints did not go quiet');
+}
+
+function pair(): { client: Endpoint; server: Endpoint; handle: number; serverHandle: number } {
+  const server = new native.BindingEndpoint(serverOptions({ protocols: ['t'] }).binding);
+  server.setLocalAddress(SERVER.host, SERVER.port);
+  const client = new native.BindingEndpoint(
+    clientOptions({ protocols: ['t'], dangerouslyAcceptAnyCertificate: true }, SERVER.host).binding,
+  );
+  client.setLocalAddress(CLIENT.host, CLIENT.port);
+  const handle = client.connect(null, SERVER.host, SERVER.port);
+  const seen = exchange(client, server);
+  assert.ok(seen.client.some(([kind]) => kind === Ev.Established));
+  const accepted = seen.server.find(([kind]) => kind === Ev.New);
+  assert.ok(accepted, 'the server accepted the connection');
+  return { client, server, handle, serverHandle: accepted[1] };
+}
+
+test("send's status words: the events waiting and the next timer, as pollEvents and timeout say", () => {
+  const idle = new native.BindingEndpoint(serverOptions({ protocols: ['t'] }).binding);
+  const nothing = sendOnce(idle).meta;
+  assert.equal(nothing[EVENTS], 0);
+  assert.equal(nothing[TIMER], native.NO_TIMER, 'no connection, no timer');
+
+  const { client, server, handle } = pair();
+  // Data on a new stream: the server has a READABLE event (and packets) once it gets it.
+  assert.ok(client.streamOpen(handle, 0, 127));
+  assert.equal(client.streamSend(handle, 0, Buffer.alloc(100, 7), false), 100);
+  const reply = Buffer.alloc(1500);
+  for (const d of sendOnce(client).datagrams) server.recv(d, CLIENT.host, CLIENT.port, reply);
+  const { meta } = sendOnce(server);
+  assert.ok(meta[EVENTS] > 0, 'the stream data waits as an event');
+  const events = poll(server);
+  assert.equal(events.length, meta[EVENTS]);
+  assert.ok(events.some(([kind, , id]) => kind === Ev.Readable && id === 0));
+  // Nothing happened since: no events wait, and the timer is the one timeout() reports.
+  const again = sendOnce(server).meta;
+  assert.equal(again[EVENTS], 0);
+  assert.notEqual(again[TIMER], native.NO_TIMER, 'a live connection has a timer');
+  const ms = server.timeout();
+  assert.ok(Math.abs(again[TIMER] / 1000 - ms) < 50, `timer ${again[TIMER]} µs against timeout() ${ms} ms`);
+});
+
+test('streamRecv says when it has read everything quiche has; a READABLE event announces more', () => {
+  const { client, server, handle, serverHandle } = pair();
+  assert.ok(client.streamOpen(handle, 0, 127));
+  const reply = Buffer.alloc(1500);
+  const deliver = (bytes: number, fin: boolean) => {
+    assert.equal(client.streamSend(handle, 0, Buffer.alloc(bytes, 1), fin), bytes);
+    for (const d of sendOnce(client).datagrams) server.recv(d, CLIENT.host, CLIENT.port, reply);
+    return poll(server).filter(([kind, h, id]) => kind === Ev.Readable && h === serverHandle && id === 0).length;
+  };
+  const decode = (r: number) => ({ n: Math.floor(r / 4), drained: r % 4 >= 2, fin: r % 2 === 1 });
+
+  assert.equal(deliver(100, false), 1);
+  // A buffer too small for all of it: not drained, read again.
+  assert.deepEqual(decode(server.streamRecv(serverHandle, 0, new Uint8Array(60))), {
+    n: 60,
+    drained: false,
+    fin: false,
+  });
+  assert.deepEqual(decode(server.streamRecv(serverHandle, 0, new Uint8Array(60))), {
+    n: 40,
+    drained: true,
+    fin: false,
+  });
+
+  // Drained: the next bytes come with a READABLE event, without a read that found nothing.
+  assert.equal(deliver(30, false), 1, 'a READABLE event after a drained read');
+  assert.deepEqual(decode(server.streamRecv(serverHandle, 0, new Uint8Array(100))), {
+    n: 30,
+    drained: true,
+    fin: false,
+  });
+  assert.equal(server.streamRecv(serverHandle, 0, new Uint8Array(100)), StreamResult.Blocked);
+
+  // The end of the stream is never "drained": it is the end.
+  assert.equal(deliver(5, true), 1);
+  assert.deepEqual(decode(server.streamRecv(serverHandle, 0, new Uint8Array(100))), {
+    n: 5,
+    drained: false,
+    fin: true,
+  });
+});
