@@ -60,6 +60,8 @@ class SendSink implements UnderlyingSink<ArrayBufferView>, StreamSide, FlushHook
   #bytesSent = 0;
   #finSent = false;
   #acknowledged = false;
+  /** Listening to the controller's abort signal (from the first write that has to wait). */
+  #listening = false;
 
   constructor(host: StreamHost, id: number) {
     this.#host = host;
@@ -68,9 +70,6 @@ class SendSink implements UnderlyingSink<ArrayBufferView>, StreamSide, FlushHook
 
   start(controller: WritableStreamDefaultController): void {
     this.#controller = controller;
-    // The streams spec calls abort() only after the write in flight settles, which a peer that
-    // does not read may never let happen: reset at once when abort() is called.
-    controller.signal.addEventListener('abort', () => this.abort(controller.signal.reason), { once: true });
   }
 
   write(chunk: ArrayBufferView): Promise<void> | undefined {
@@ -207,6 +206,7 @@ class SendSink implements UnderlyingSink<ArrayBufferView>, StreamSide, FlushHook
           return undefined;
         }
         if (r === StreamResult.Blocked || r < rest.length) {
+          this.#listen();
           return new Promise<void>((resolve, reject) => {
             this.#waiting = { resolve, reject };
           }).then(step);
@@ -214,6 +214,19 @@ class SendSink implements UnderlyingSink<ArrayBufferView>, StreamSide, FlushHook
       }
     };
     return step();
+  }
+
+  /**
+   * The streams spec calls abort() only after the write in flight settles, which a peer that
+   * does not read may never let happen: once a write has to wait, reset at once when abort() is
+   * called. (Only then: a listener on every stream's signal would cost more than the rest of
+   * setting the stream up.)
+   */
+  #listen(): void {
+    if (this.#listening) return;
+    this.#listening = true;
+    const signal = this.#controller.signal;
+    signal.addEventListener('abort', () => this.abort(signal.reason), { once: true });
   }
 
   #finish(): void {
