@@ -102,10 +102,15 @@ class SendSink implements UnderlyingSink<ArrayBufferView>, StreamSide, FlushHook
   beforeFlush(): void {
     if (this.#held < 0 || this.#done || this.#waiting) return;
     const r = this.#host.endpoint.native.streamSend(this.#host.handle, this.#id, Uint8Array.of(this.#held), false);
-    // Blocked: a WRITABLE event brings us back. An error: the next write or close reports it.
+    // Blocked: a WRITABLE event brings us back.
     if (r === 1) {
       this.#held = -1;
       this.#bytesSent++;
+    } else if (r === StreamResult.PeerAborted || r === StreamResult.Gone) {
+      // The stream errors now: quiche may forget it (and the STOP_SENDING code) once told.
+      this.#held = -1;
+      const error = this.#writeError(r);
+      this.#controller.error(error);
     }
   }
 
@@ -176,24 +181,7 @@ class SendSink implements UnderlyingSink<ArrayBufferView>, StreamSide, FlushHook
         const rest = offset === 0 ? bytes : bytes.subarray(offset);
         const r = endpoint.native.streamSend(handle, this.#id, rest, fin);
         endpoint.flushSoon();
-        if (r === StreamResult.PeerAborted) {
-          const code = codeFromWire(endpoint.native.lastCode(handle));
-          const error = new QuicTransportError('the peer stopped reading the stream (STOP_SENDING)', {
-            source: 'stream',
-            code: 'ERR_QUIC_STREAM_STOPPED',
-            streamErrorCode: code,
-          });
-          publishReset(this.#host, this.#id, 'send', 'peer', code);
-          this.#finish();
-          throw error;
-        }
-        if (r === StreamResult.Gone) {
-          this.#finish();
-          throw new QuicTransportError('the stream can no longer be written', {
-            source: 'stream',
-            code: 'ERR_QUIC_STREAM_CLOSED',
-          });
-        }
+        if (r === StreamResult.PeerAborted || r === StreamResult.Gone) throw this.#writeError(r);
         if (r > 0) {
           offset += r;
           this.#bytesSent += r;
@@ -227,6 +215,27 @@ class SendSink implements UnderlyingSink<ArrayBufferView>, StreamSide, FlushHook
     this.#listening = true;
     const signal = this.#controller.signal;
     signal.addEventListener('abort', () => this.abort(signal.reason), { once: true });
+  }
+
+  /** The error of a `streamSend` that found the stream stopped by the peer or gone; ends the side. */
+  #writeError(r: number): QuicTransportError {
+    let error: QuicTransportError;
+    if (r === StreamResult.PeerAborted) {
+      const code = codeFromWire(this.#host.endpoint.native.lastCode(this.#host.handle));
+      error = new QuicTransportError('the peer stopped reading the stream (STOP_SENDING)', {
+        source: 'stream',
+        code: 'ERR_QUIC_STREAM_STOPPED',
+        streamErrorCode: code,
+      });
+      publishReset(this.#host, this.#id, 'send', 'peer', code);
+    } else {
+      error = new QuicTransportError('the stream can no longer be written', {
+        source: 'stream',
+        code: 'ERR_QUIC_STREAM_CLOSED',
+      });
+    }
+    this.#finish();
+    return error;
   }
 
   #finish(): void {

@@ -59,6 +59,26 @@ describe('stream abort and cancel', () => {
     client.close();
   });
 
+  test("a STOP_SENDING that arrives before a write's held last byte leaves still reaches the writer", async () => {
+    // Each write keeps its last byte until the end of the turn (send-stream.ts). When quiche
+    // learns of STOP_SENDING first, sending that byte is what reports it, and quiche forgets a
+    // finished stream (and the code) once it has said so: the writer must error then and there.
+    const { client, session } = await connectPair(server);
+    const writer = (await client.createUnidirectionalStream()).getWriter();
+    await writer.write(new Uint8Array([1]));
+    const readable = await nextIncoming(session.incomingUnidirectionalStreams);
+    await readable.cancel(new QuicTransportError('no thanks', { streamErrorCode: 11 }));
+    // Let the STOP_SENDING, and the RESET_STREAM quiche answers it with, be exchanged.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await writer.write(new Uint8Array([2])); // one byte: all of it held back
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const error = await writeUntilError(writer, 'stop sending');
+    assert.ok(error instanceof QuicTransportError, String(error));
+    assert.equal(error.code, 'ERR_QUIC_STREAM_STOPPED');
+    assert.equal(error.streamErrorCode, 11);
+    client.close();
+  });
+
   test('large codes up to 2^62-1 survive the round trip', async () => {
     const code = (1n << 62n) - 1n;
     const error = await resetSeenByPeer(server, new QuicTransportError('big', { streamErrorCode: code }));
