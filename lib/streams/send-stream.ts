@@ -15,6 +15,7 @@
 import { QuicTransportError, codeFromWire, streamCodeOf } from '../errors.js';
 import { StreamResult } from '../native.js';
 import type { FlushHook } from '../endpoint.js';
+import type { Pipe, PipeSink } from './pipe.js';
 import { publishReset, type StreamHost, type StreamSide } from './stream-host.js';
 
 const EMPTY = new Uint8Array(0);
@@ -48,7 +49,7 @@ export function validSendOrder(v: unknown): number {
   return v;
 }
 
-class SendSink implements UnderlyingSink<ArrayBufferView>, StreamSide, FlushHook {
+class SendSink implements UnderlyingSink<ArrayBufferView>, StreamSide, FlushHook, PipeSink {
   readonly #host: StreamHost;
   readonly #id: number;
   #controller!: WritableStreamDefaultController;
@@ -62,6 +63,8 @@ class SendSink implements UnderlyingSink<ArrayBufferView>, StreamSide, FlushHook
   #acknowledged = false;
   /** Listening to the controller's abort signal (from the first write that has to wait). */
   #listening = false;
+  /** Set while a `pipeTo` from a quichex receive stream writes here (pipe.ts). */
+  pipe: Pipe | undefined = undefined;
 
   constructor(host: StreamHost, id: number) {
     this.#host = host;
@@ -111,6 +114,7 @@ class SendSink implements UnderlyingSink<ArrayBufferView>, StreamSide, FlushHook
       this.#held = -1;
       const error = this.#writeError(r);
       this.#controller.error(error);
+      this.pipe?.destinationErrored(error, false);
     }
   }
 
@@ -160,6 +164,16 @@ class SendSink implements UnderlyingSink<ArrayBufferView>, StreamSide, FlushHook
     this.#controller.error(error);
     this.#waiting?.reject(error);
     this.#waiting = undefined;
+    this.pipe?.destinationErrored(error, false);
+  }
+
+  /** Whether a pipe can write here: open and no write waiting for room. */
+  get pipeable(): boolean {
+    return !this.#done && !this.#waiting;
+  }
+
+  error(error: unknown): void {
+    this.#controller.error(error);
   }
 
   /** Sends the held byte, if any, before what comes next (with FIN when `fin`). */
@@ -249,6 +263,9 @@ function then(step: Promise<void> | undefined, fn: () => Promise<void> | undefin
   return step ? step.then(fn) : (fn() ?? undefined);
 }
 
+/** The sink behind `stream` when it is a quichex send stream (for pipes), else undefined. */
+export let sendSinkOf: (stream: unknown) => SendSink | undefined;
+
 /** The send side of a stream: a `WritableStream` with `sendOrder` and `getStats()`. */
 export class QuicSendStream extends WritableStream<Uint8Array> {
   readonly #sink: SendSink;
@@ -275,6 +292,11 @@ export class QuicSendStream extends WritableStream<Uint8Array> {
   /** Counters of this stream. */
   getStats(): Promise<QuicSendStreamStats> {
     return Promise.resolve(this.#sink.stats());
+  }
+
+  static {
+    sendSinkOf = (stream) =>
+      typeof stream === 'object' && stream !== null && #sink in stream ? stream.#sink : undefined;
   }
 }
 
