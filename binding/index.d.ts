@@ -58,7 +58,7 @@ export declare class BindingEndpoint {
   /** See `Conn::stream_recv`. */
   streamRecv(h: number, id: number, buf: Uint8Array): number
   /** See `Conn::stream_send`. */
-  streamSend(h: number, id: number, buf: Uint8Array, fin: boolean): number
+  streamSend(h: number, id: number, buf: Uint8Array, fin: boolean, hold: boolean): number
   /** RESET_STREAM (`write`) or STOP_SENDING. */
   streamShutdown(h: number, id: number, write: boolean, code: bigint): void
   /**

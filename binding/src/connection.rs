@@ -87,8 +87,11 @@ pub struct Conn {
     want_write: HashSet<u64>,
     /// Send urgency of local streams not at quiche's default, while they may still be written.
     urgencies: HashMap<u64, u8>,
-    /// STOP_SENDING codes of waiting streams quiche collected before JS wrote again.
+    /// STOP_SENDING codes of streams quiche collected before JS wrote again.
     stopped: HashMap<u64, u64>,
+    /// The last byte of a stream's last write, sent with the next write, the FIN, or the next
+    /// packets, whichever comes first (see `stream_send`).
+    held: HashMap<u64, u8>,
     /// Lowest peer-initiated stream id not yet announced, for [bidi, uni].
     next_peer: [u64; 2],
     /// Peer stream ids skipped over by a higher one and not yet announced.
@@ -122,6 +125,7 @@ impl Conn {
             want_write: HashSet::new(),
             urgencies: HashMap::new(),
             stopped: HashMap::new(),
+            held: HashMap::new(),
             next_peer: [peer_bit, 2 | peer_bit],
             gaps: HashSet::new(),
             reported: 0,
@@ -160,10 +164,66 @@ impl Conn {
         }
     }
 
-    /// Writes what fits of `buf`. Returns bytes taken, -1 when nothing fits now (JS gets a
-    /// WRITABLE event later), -2 when the peer stopped the stream (code in `last_code`), -3
-    /// when the stream can no longer be written.
-    pub fn stream_send(&mut self, id: u64, buf: &[u8], fin: bool) -> f64 {
+    /// Writes what fits of `buf`, after the byte held back from the last write. With `hold`
+    /// (a write, not the FIN), the last byte of a `buf` taken whole stays here until the next
+    /// call or the next packets (`flush_held`): quiche 0.30 can drop a zero-length FIN whose
+    /// data is acknowledged before it is sent (cloudflare/quiche#2525), and a FIN that follows
+    /// in the same turn of the event loop then carries that byte. Returns bytes of `buf` taken,
+    /// -1 when nothing fits now (JS gets a WRITABLE event later), -2 when the peer stopped the
+    /// stream (code in `last_code`), -3 when the stream can no longer be written.
+    pub fn stream_send(&mut self, id: u64, buf: &[u8], fin: bool, hold: bool) -> f64 {
+        if let Some(&byte) = self.held.get(&id) {
+            let r = self.stream_send_now(id, &[byte], fin && buf.is_empty());
+            if r != 1.0 {
+                return r.min(-1.0);
+            }
+            self.held.remove(&id);
+            if buf.is_empty() {
+                return 0.0;
+            }
+        }
+        let Some((&last, body)) = buf.split_last().filter(|_| hold && !fin) else {
+            return self.stream_send_now(id, buf, fin);
+        };
+        let r = if body.is_empty() {
+            0.0
+        } else {
+            self.stream_send_now(id, body, false)
+        };
+        if r == body.len() as f64 {
+            self.held.insert(id, last);
+            return buf.len() as f64;
+        }
+        r
+    }
+
+    /// Sends the bytes held back from the streams' last writes (before the connection's next
+    /// packets are built). A byte that does not fit waits for the next packets; a stream the
+    /// peer stopped keeps the code for the next write.
+    pub fn flush_held(&mut self) {
+        if self.held.is_empty() {
+            return;
+        }
+        let held: Vec<(u64, u8)> = self.held.iter().map(|(&id, &b)| (id, b)).collect();
+        for (id, byte) in held {
+            let stopped = match self.q.stream_send(id, &[byte], false) {
+                Ok(1) => None,
+                Err(quiche::Error::StreamStopped(code)) => Some(code),
+                // No room yet (Done, for a stream that still exists): the next packets try again.
+                _ => match self.q.stream_capacity(id) {
+                    Ok(_) => continue,
+                    Err(quiche::Error::StreamStopped(code)) => Some(code),
+                    Err(_) => None,
+                },
+            };
+            if let Some(code) = stopped {
+                self.stopped.insert(id, code);
+            }
+            self.held.remove(&id);
+        }
+    }
+
+    fn stream_send_now(&mut self, id: u64, buf: &[u8], fin: bool) -> f64 {
         match self.q.stream_send(id, buf, fin) {
             Ok(n) => {
                 if n < buf.len() {
@@ -225,6 +285,7 @@ impl Conn {
         if write {
             self.want_write.remove(&id);
             self.urgencies.remove(&id);
+            self.held.remove(&id);
         } else {
             self.want_read.remove(&id);
         }

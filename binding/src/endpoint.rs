@@ -413,6 +413,10 @@ impl BindingEndpoint {
         // hand out ACK-only packets without end when closed before the handshake is confirmed:
         // cap it, so that such a connection cannot take the pump over.
         let closing = conn.closing();
+        if !closing {
+            // The bytes held back from the streams' last writes go first (Conn::stream_send).
+            conn.flush_held();
+        }
         let mut sent_here = 0;
         loop {
             if batch.n * 2 + 2 > meta.len() || out.len() - batch.off < self.max_payload {
@@ -472,8 +476,15 @@ impl BindingEndpoint {
 
     /// See `Conn::stream_send`.
     #[napi(catch_unwind)]
-    pub fn stream_send(&mut self, h: u32, id: i64, buf: Uint8ArraySlice, fin: bool) -> Result<f64> {
-        let r = self.conn(h)?.stream_send(id as u64, &buf, fin);
+    pub fn stream_send(
+        &mut self,
+        h: u32,
+        id: i64,
+        buf: Uint8ArraySlice,
+        fin: bool,
+        hold: bool,
+    ) -> Result<f64> {
+        let r = self.conn(h)?.stream_send(id as u64, &buf, fin, hold);
         self.touch(h);
         Ok(r)
     }

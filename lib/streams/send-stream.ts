@@ -5,16 +5,14 @@
  * credit, which is how a slow peer pushes back on the writer); `close()` sends FIN; `abort(e)`
  * sends RESET_STREAM with `e.streamErrorCode` (0 otherwise).
  *
- * The last byte of each write stays here until the end of the event-loop turn (the endpoint's
- * next flush), so that a `close()` in the same turn sends FIN together with data. quiche 0.30
- * can drop a zero-length FIN whose stream data is acknowledged before the FIN is
+ * The binding keeps the last byte of each write until the endpoint's next packets (the end of
+ * the event-loop turn), so that a `close()` in the same turn sends FIN together with data. quiche
+ * 0.30 can drop a zero-length FIN whose stream data is acknowledged before the FIN is
  * (cloudflare/quiche#2525): the peer would then wait for the end of the stream forever. A
- * `close()` in a later turn sends its bare FIN before that turn ends, so before another ACK can
- * be processed.
+ * `close()` sends its FIN before the turn ends, so before another ACK can be processed.
  */
 import { QuicTransportError, codeFromWire, streamCodeOf } from '../errors.js';
 import { StreamResult } from '../native.js';
-import type { FlushHook } from '../endpoint.js';
 import type { Pipe, PipeSink } from './pipe.js';
 import { publishReset, type StreamHost, type StreamSide } from './stream-host.js';
 
@@ -49,14 +47,12 @@ export function validSendOrder(v: unknown): number {
   return v;
 }
 
-class SendSink implements UnderlyingSink<ArrayBufferView>, StreamSide, FlushHook, PipeSink {
+class SendSink implements UnderlyingSink<ArrayBufferView>, StreamSide, PipeSink {
   readonly #host: StreamHost;
   readonly #id: number;
   #controller!: WritableStreamDefaultController;
   #waiting: { resolve: () => void; reject: (e: unknown) => void } | undefined;
   #done = false;
-  /** The held-back last byte of the previous write, or -1. */
-  #held = -1;
   #bytesWritten = 0;
   #bytesSent = 0;
   #finSent = false;
@@ -82,40 +78,14 @@ class SendSink implements UnderlyingSink<ArrayBufferView>, StreamSide, FlushHook
     const bytes =
       chunk instanceof Uint8Array ? chunk : new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     if (bytes.length === 0) return undefined;
-    const last = bytes[bytes.length - 1];
-    const body = bytes.subarray(0, bytes.length - 1);
-    const hold = () => {
+    return then(this.#push(bytes, false), () => {
       this.#bytesWritten += bytes.length;
-      this.#held = last;
-      this.#host.endpoint.beforeNextFlush(this);
-    };
-    return then(
-      then(this.#pushHeld(false), () => (body.length > 0 ? this.#push(body, false) : undefined)),
-      hold,
-    );
+    });
   }
 
   close(): Promise<void> | undefined {
-    const bare = this.#held < 0;
     // A FIN without data must leave before any ACK is processed (quiche#2525): in this turn.
-    return then(this.#pushHeld(true), () => (bare ? this.#host.endpoint.sendThisTurn() : undefined));
-  }
-
-  /** The turn is over and no close came: the peer may be waiting for that byte. */
-  beforeFlush(): void {
-    if (this.#held < 0 || this.#done || this.#waiting) return;
-    const r = this.#host.endpoint.native.streamSend(this.#host.handle, this.#id, Uint8Array.of(this.#held), false);
-    // Blocked: a WRITABLE event brings us back.
-    if (r === 1) {
-      this.#held = -1;
-      this.#bytesSent++;
-    } else if (r === StreamResult.PeerAborted || r === StreamResult.Gone) {
-      // The stream errors now: quiche may forget it (and the STOP_SENDING code) once told.
-      this.#held = -1;
-      const error = this.#writeError(r);
-      this.#controller.error(error);
-      this.pipe?.destinationErrored(error, false);
-    }
+    return then(this.#push(EMPTY, true), () => this.#host.endpoint.sendThisTurn());
   }
 
   get blocked(): boolean {
@@ -139,7 +109,6 @@ class SendSink implements UnderlyingSink<ArrayBufferView>, StreamSide, FlushHook
   }
 
   abort(reason: unknown): void {
-    this.#held = -1;
     if (this.#done) return;
     this.#finish();
     const code = streamCodeOf(reason);
@@ -153,12 +122,10 @@ class SendSink implements UnderlyingSink<ArrayBufferView>, StreamSide, FlushHook
   wake(): void {
     const waiting = this.#waiting;
     this.#waiting = undefined;
-    if (waiting) waiting.resolve();
-    else if (this.#held >= 0) this.#host.endpoint.beforeNextFlush(this);
+    waiting?.resolve();
   }
 
   fail(error: unknown): void {
-    this.#held = -1;
     if (this.#done) return;
     this.#finish();
     this.#controller.error(error);
@@ -176,15 +143,10 @@ class SendSink implements UnderlyingSink<ArrayBufferView>, StreamSide, FlushHook
     this.#controller.error(error);
   }
 
-  /** Sends the held byte, if any, before what comes next (with FIN when `fin`). */
-  #pushHeld(fin: boolean): Promise<void> | undefined {
-    if (this.#held < 0) return fin ? this.#push(EMPTY, true) : undefined;
-    const byte = Uint8Array.of(this.#held);
-    this.#held = -1;
-    return this.#push(byte, fin);
-  }
-
-  /** Hands `bytes` to quiche, waiting for room as often as needed. */
+  /**
+   * Hands `bytes` to quiche, waiting for room as often as needed; a write's last byte is held
+   * back by the binding (see the header), a FIN takes it along.
+   */
   #push(bytes: Uint8Array, fin: boolean): Promise<void> | undefined {
     const { endpoint, handle } = this.#host;
     let offset = 0;
@@ -193,7 +155,7 @@ class SendSink implements UnderlyingSink<ArrayBufferView>, StreamSide, FlushHook
         if (this.#done)
           throw new QuicTransportError('the stream is closed', { source: 'stream', code: 'ERR_QUIC_STREAM_CLOSED' });
         const rest = offset === 0 ? bytes : bytes.subarray(offset);
-        const r = endpoint.native.streamSend(handle, this.#id, rest, fin);
+        const r = endpoint.native.streamSend(handle, this.#id, rest, fin, !fin);
         endpoint.flushSoon();
         if (r === StreamResult.PeerAborted || r === StreamResult.Gone) throw this.#writeError(r);
         if (r > 0) {

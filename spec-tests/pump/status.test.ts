@@ -1,9 +1,10 @@
 /**
  * The binding's contract for what saves the pump native calls, driven sans-IO (no sockets):
  * `send` leaves the endpoint's status in the last words of `meta` (events waiting for
- * `pollEvents`, microseconds until the next timer), and `streamRecv` says when it has read all
+ * `pollEvents`, microseconds until the next timer), `streamRecv` says when it has read all
  * that quiche has, after which a READABLE event announces more (lib/endpoint.ts and
- * lib/streams/receive-stream.ts rely on both instead of asking again).
+ * lib/streams/receive-stream.ts rely on both instead of asking again), and `streamSend` holds a
+ * write's last byte until the next packets or the FIN (lib/streams/send-stream.ts).
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -75,7 +76,7 @@ test("send's status words: the events waiting and the next timer, as pollEvents 
   const { client, server, handle } = pair();
   // Data on a new stream: the server has a READABLE event (and packets) once it gets it.
   assert.ok(client.streamOpen(handle, 0, 127));
-  assert.equal(client.streamSend(handle, 0, Buffer.alloc(100, 7), false), 100);
+  assert.equal(client.streamSend(handle, 0, Buffer.alloc(100, 7), false, false), 100);
   const reply = Buffer.alloc(1500);
   for (const d of sendOnce(client).datagrams) server.recv(d, CLIENT.host, CLIENT.port, reply);
   const { meta } = sendOnce(server);
@@ -96,7 +97,7 @@ test('streamRecv says when it has read everything quiche has; a READABLE event a
   assert.ok(client.streamOpen(handle, 0, 127));
   const reply = Buffer.alloc(1500);
   const deliver = (bytes: number, fin: boolean) => {
-    assert.equal(client.streamSend(handle, 0, Buffer.alloc(bytes, 1), fin), bytes);
+    assert.equal(client.streamSend(handle, 0, Buffer.alloc(bytes, 1), fin, false), bytes);
     for (const d of sendOnce(client).datagrams) server.recv(d, CLIENT.host, CLIENT.port, reply);
     return poll(server).filter(([kind, h, id]) => kind === Ev.Readable && h === serverHandle && id === 0).length;
   };
@@ -131,4 +132,29 @@ test('streamRecv says when it has read everything quiche has; a READABLE event a
     drained: false,
     fin: true,
   });
+});
+
+test("streamSend holds a write's last byte until the next packets, or sends it with the FIN", () => {
+  const { client, server, handle, serverHandle } = pair();
+  assert.ok(client.streamOpen(handle, 0, 127));
+  const reply = Buffer.alloc(1500);
+  const exchange = () => {
+    for (const d of sendOnce(client).datagrams) server.recv(d, CLIENT.host, CLIENT.port, reply);
+    poll(server);
+  };
+  const read = () => {
+    const r = server.streamRecv(serverHandle, 0, new Uint8Array(1000));
+    return r < 0 ? { n: 0, fin: false } : { n: Math.floor(r / 4), fin: r % 2 === 1 };
+  };
+
+  // Taken whole (all 10 bytes count); the packets built next carry all of them.
+  assert.equal(client.streamSend(handle, 0, Buffer.alloc(10, 1), false, true), 10);
+  exchange();
+  assert.deepEqual(read(), { n: 10, fin: false });
+
+  // A FIN before the next packets takes the held byte along: data and FIN arrive together.
+  assert.equal(client.streamSend(handle, 0, Buffer.alloc(5, 2), false, true), 5);
+  assert.equal(client.streamSend(handle, 0, new Uint8Array(0), true, false), 0);
+  exchange();
+  assert.deepEqual(read(), { n: 5, fin: true });
 });
