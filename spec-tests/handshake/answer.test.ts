@@ -7,30 +7,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Ev, native } from '../../lib/native.js';
-import { clientOptions, serverOptions } from '../../lib/options.js';
-
-const SERVER = { host: '127.0.0.1', port: 4433 };
-const CLIENT = { host: '127.0.0.1', port: 50_000 };
+import { CLIENT, SERVER, endpoints, sendOnce, type Endpoint } from '../helpers/sans-io.js';
 
 /** The datagrams one `send` call hands out. */
-function sendAll(endpoint: InstanceType<typeof native.BindingEndpoint>, answers: boolean): Buffer[] {
-  const out = Buffer.alloc(1500 * 64);
-  const meta = new Uint32Array(128);
-  const n = endpoint.send(out, meta, answers);
-  const datagrams: Buffer[] = [];
-  for (let i = 0, off = 0; i < n; off += meta[i * 2], i++)
-    datagrams.push(Buffer.from(out.subarray(off, off + meta[i * 2])));
-  return datagrams;
+function sendAll(endpoint: Endpoint, answers: boolean): Buffer[] {
+  return sendOnce(endpoint, answers).datagrams;
 }
 
 test("the datagram that completes a ClientHello asks for the server's answer at once, once", () => {
-  const server = new native.BindingEndpoint(serverOptions({ protocols: ['t'] }).binding);
-  server.setLocalAddress(SERVER.host, SERVER.port);
-  const client = new native.BindingEndpoint(
-    clientOptions({ protocols: ['t'], dangerouslyAcceptAnyCertificate: true }, SERVER.host).binding,
-  );
-  client.setLocalAddress(CLIENT.host, CLIENT.port);
-  const handle = client.connect(null, SERVER.host, SERVER.port);
+  const { server, client, handle } = endpoints();
   const reply = Buffer.alloc(1500);
 
   // The ClientHello (with its post-quantum key share) may take more than one Initial datagram.

@@ -9,32 +9,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Ev, StreamResult, native } from '../../lib/native.js';
-import { clientOptions, serverOptions } from '../../lib/options.js';
+import { BATCH, CLIENT, SERVER, endpoints, poll, sendOnce, type Endpoint } from '../helpers/sans-io.js';
 
-type Endpoint = InstanceType<typeof native.BindingEndpoint>;
-
-const SERVER = { host: '127.0.0.1', port: 4433 };
-const CLIENT = { host: '127.0.0.1', port: 50_000 };
-const BATCH = 64;
 const EVENTS = BATCH * 2;
 const TIMER = EVENTS + 1;
-
-/** One `send` call: its datagrams, and the meta array with the status words. */
-function sendOnce(endpoint: Endpoint): { datagrams: Buffer[]; meta: Uint32Array } {
-  const out = Buffer.alloc(1500 * BATCH);
-  const meta = new Uint32Array(BATCH * 2 + native.STATUS_WORDS);
-  const n = endpoint.send(out, meta, false);
-  const datagrams: Buffer[] = [];
-  for (let i = 0, off = 0; i < n; off += meta[i * 2], i++)
-    datagrams.push(Buffer.from(out.subarray(off, off + meta[i * 2])));
-  return { datagrams, meta };
-}
-
-function poll(endpoint: Endpoint): number[][] {
-  const events = new Float64Array(3 * 256);
-  const n = endpoint.pollEvents(events);
-  return Array.from({ length: n }, (_, i) => [events[i * 3], events[i * 3 + 1], events[i * 3 + 2]]);
-}
 
 /** Moves datagrams both ways until neither side has anything to send; returns the events seen. */
 function exchange(client: Endpoint, server: Endpoint): { client: number[][]; server: number[][] } {
@@ -53,13 +31,7 @@ function exchange(client: Endpoint, server: Endpoint): { client: number[][]; ser
 }
 
 function pair(): { client: Endpoint; server: Endpoint; handle: number; serverHandle: number } {
-  const server = new native.BindingEndpoint(serverOptions({ protocols: ['t'] }).binding);
-  server.setLocalAddress(SERVER.host, SERVER.port);
-  const client = new native.BindingEndpoint(
-    clientOptions({ protocols: ['t'], dangerouslyAcceptAnyCertificate: true }, SERVER.host).binding,
-  );
-  client.setLocalAddress(CLIENT.host, CLIENT.port);
-  const handle = client.connect(null, SERVER.host, SERVER.port);
+  const { server, client, handle } = endpoints();
   const seen = exchange(client, server);
   assert.ok(seen.client.some(([kind]) => kind === Ev.Established));
   const accepted = seen.server.find(([kind]) => kind === Ev.New);
@@ -68,7 +40,7 @@ function pair(): { client: Endpoint; server: Endpoint; handle: number; serverHan
 }
 
 test("send's status words: the events waiting and the next timer, as pollEvents and timeout say", () => {
-  const idle = new native.BindingEndpoint(serverOptions({ protocols: ['t'] }).binding);
+  const idle = endpoints().server;
   const nothing = sendOnce(idle).meta;
   assert.equal(nothing[EVENTS], 0);
   assert.equal(nothing[TIMER], native.NO_TIMER, 'no connection, no timer');
