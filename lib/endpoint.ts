@@ -410,6 +410,11 @@ export class Endpoint {
     return slot;
   }
 
+  /** Where connection `handle`'s packets go (as the pump last learnt it from the native side). */
+  peerAddress(handle: number): Peer {
+    return this.#peerOf(handle, false);
+  }
+
   #peerOf(handle: number, changed: boolean): Peer {
     let peer = this.#peers.get(handle);
     if (!peer || changed) {

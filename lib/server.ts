@@ -59,7 +59,7 @@ export class QuicServer {
     };
     endpoint.onRefused = (handle) => {
       if (!channels.serverReject.hasSubscribers) return;
-      const peer = endpoint.native.peerAddress(handle);
+      const peer = endpoint.peerAddress(handle);
       const family = isIP(peer.host) === 6 ? 'IPv6' : 'IPv4';
       channels.serverReject.publish({
         server: this,

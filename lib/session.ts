@@ -344,7 +344,8 @@ export class QuicTransport {
 
   /** The peer's certificate chain as it sent it (DER, leaf first), once `ready`; empty if it sent none. */
   get peerCertificateChain(): Uint8Array[] {
-    return this.#info ? [...this.#info.peerCertificateChain] : [];
+    // Copies as plain Uint8Arrays (the binding's are Buffers), made when asked for.
+    return this.#info ? this.#info.peerCertificateChain.map((der) => new Uint8Array(der)) : [];
   }
 
   /** Whether the TLS session was resumed (quichex does not resume sessions yet: false). */
@@ -568,12 +569,12 @@ export class QuicTransport {
     this.#protocol = info.protocol;
     this.#info = {
       serverName: info.serverName ?? undefined,
-      peerCertificateChain: info.peerCertificateChain.map((der) => new Uint8Array(der)),
+      peerCertificateChain: info.peerCertificateChain,
       resumed: info.resumed,
       traceId: info.traceId,
     };
     if (this.#isServer) {
-      const peer = endpoint.native.peerAddress(this.#link.handle);
+      const peer = endpoint.peerAddress(this.#link.handle);
       this.#remote = { address: peer.host, port: peer.port, family: isIP(peer.host) === 6 ? 'IPv6' : 'IPv4' };
     }
     this.#state = 'connected';

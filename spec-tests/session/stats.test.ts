@@ -273,7 +273,10 @@ describe('session info', () => {
       assert.ok(chain[0] instanceof Uint8Array);
       const hash = createHash('sha256').update(chain[0]).digest();
       assert.deepEqual(new Uint8Array(hash), server.certificateHashes[0].value);
+      assert.equal(Object.getPrototypeOf(chain[0]), Uint8Array.prototype, 'a plain Uint8Array, not a Buffer');
       // The getter hands out a copy: changing it changes nothing.
+      chain[0][0] ^= 0xff;
+      assert.notEqual(client.peerCertificateChain[0][0], chain[0][0]);
       chain.pop();
       assert.equal(client.peerCertificateChain.length, 1);
       assert.deepEqual(session.peerCertificateChain, [], 'clients send no certificate');
