@@ -62,7 +62,9 @@ export const echo: Scenario = {
         : undefined,
     );
     const others = `dgram ${rttOf(dgram)}, native ${rttOf(native)}${m ? `, @matrixai/quic ${rttOf(matrixai)}` : ''}`;
-    console.error(`  echo p50/p99: quichex ${rttOf(quichex)}, ${others}`);
+    // This run's own ratio: the medians of the table can hide a run on a quiet host.
+    const ratio = quichex && dgram ? ` (p50 ${(quichex.p50 / dgram.p50).toFixed(2)}× dgram in this run)` : '';
+    console.error(`  echo p50/p99: quichex ${rttOf(quichex)}, ${others}${ratio}`);
     return {
       figures: {
         echoP50Ms: { quichex: quichex?.p50, dgram: dgram?.p50, native: native?.p50, matrixai: matrixai?.p50 },
