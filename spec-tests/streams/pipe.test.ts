@@ -76,6 +76,22 @@ describe('pipeTo between quichex streams', () => {
     assert.equal(spy.calls, 0);
   });
 
+  test('between two sessions: a relay from one client to another', async () => {
+    const other = await connectPair(server);
+    try {
+      const data = randomBytes(1024 * 1024);
+      const sending = client.createUnidirectionalStream().then((w) => writeAll(w, data));
+      const incoming = await nextIncoming(session.incomingUnidirectionalStreams);
+      const piping = incoming.pipeTo(await other.session.createUnidirectionalStream());
+      const relayed = await nextIncoming(other.client.incomingUnidirectionalStreams);
+      assert.ok((await within(10_000, readAll(relayed), 'read')).equals(data));
+      await within(5000, Promise.all([sending, piping]), 'pipe');
+      assert.equal(spy.calls, 0);
+    } finally {
+      other.client.close();
+    }
+  });
+
   test('backpressure: a destination whose peer does not read stops the source', async () => {
     const { readable, writable } = await client.createBidirectionalStream();
     const writer = writable.getWriter();
