@@ -78,6 +78,8 @@ export class Endpoint {
   readonly #hooks = new Set<FlushHook>();
   #immediate: NodeJS.Immediate | undefined;
   #drainDeferred = false;
+  /** A flush is under way and drains before this turn ends: `flushSoon` has nothing to add. */
+  #flushing = false;
   /** The last poll saw a connection arrive or end (new, draining, closed). */
   #connectionEvents = false;
   /** A connection was released since the last look at whether the socket can close. */
@@ -182,7 +184,7 @@ export class Endpoint {
 
   /** Flushes once the current turn of the event loop is over. */
   flushSoon(): void {
-    this.#immediate ??= setImmediate(this.#onImmediate);
+    if (!this.#flushing) this.#immediate ??= setImmediate(this.#onImmediate);
   }
 
   /**
@@ -214,7 +216,10 @@ export class Endpoint {
     if (rinfo.port === 0) return;
     let reply = 0;
     try {
-      reply = this.native.recv(msg, rinfo.address, rinfo.port, this.#reply);
+      // A connected socket hears only from its server: the binding knows that address.
+      reply = this.#connected
+        ? this.native.recv(msg, null, 0, this.#reply)
+        : this.native.recv(msg, rinfo.address, rinfo.port, this.#reply);
     } catch {
       return; // An address the native side cannot parse: nothing a peer could do about it.
     }
@@ -260,6 +265,7 @@ export class Endpoint {
     try {
       turn();
     } catch (error) {
+      this.#flushing = false;
       process.emitWarning(error as Error, { code: 'QUICHEX_INTERNAL' });
       try {
         this.#armTimer(this.native.timeout());
@@ -286,6 +292,9 @@ export class Endpoint {
   #flush = (): void => {
     if (this.#socketClosed) return;
     this.#connectionEvents = false;
+    // What the events handed out below ask for (a read frees credit, a write), the drain
+    // that ends this flush sends.
+    this.#flushing = true;
     // A deferred flush comes after its poll: what happened since, the status of `send` tells.
     const events = this.#drainDeferred ? 0 : this.#pollEvents();
     if (events > 0 && !this.#connectionEvents) {
@@ -313,12 +322,14 @@ export class Endpoint {
       if (budget <= 0) {
         // Let the event loop breathe (take in ACKs, run timers); the next turn goes on. This also
         // bounds a connection that quiche keeps handing packets for without end.
+        this.#flushing = false;
         this.flushSoon();
         break;
       }
       // Handling events (a read frees credit, a write finds room) may give quiche more to send.
       if (this.#meta[STATUS_EVENTS] === 0 || this.#pollEvents() === 0) break;
     }
+    this.#flushing = false;
     this.#armTimer();
     if (this.#released) this.#closeIfIdle();
   };

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Ev, StreamResult, native } from '../../lib/native.js';
-import { BATCH, CLIENT, SERVER, endpoints, poll, sendOnce, type Endpoint } from '../helpers/sans-io.js';
+import { BATCH, CLIENT, endpoints, poll, sendOnce, type Endpoint } from '../helpers/sans-io.js';
 
 const EVENTS = BATCH * 2;
 const TIMER = EVENTS + 1;
@@ -23,7 +23,8 @@ function exchange(client: Endpoint, server: Endpoint): { client: number[][]; ser
     for (const d of toServer) server.recv(d, CLIENT.host, CLIENT.port, reply);
     seen.server.push(...poll(server));
     const toClient = sendOnce(server).datagrams;
-    for (const d of toClient) client.recv(d, SERVER.host, SERVER.port, reply);
+    // As the pump hands them from a client socket connected to its server: without the sender.
+    for (const d of toClient) client.recv(d, null, 0, reply);
     seen.client.push(...poll(client));
     if (toServer.length === 0 && toClient.length === 0) return seen;
   }
@@ -129,4 +130,15 @@ test("streamSend holds a write's last byte until the next packets, or sends it w
   assert.equal(client.streamSend(handle, 0, new Uint8Array(0), true, false), 0);
   exchange();
   assert.deepEqual(read(), { n: 5, fin: true });
+});
+
+test('a connected client hands datagrams in without their sender; a server must name it', () => {
+  const { client, server } = pair();
+  const reply = Buffer.alloc(1500);
+  const datagram = sendOnce(endpoints().client).datagrams[0];
+  assert.throws(() => server.recv(datagram, null, 0, reply), { code: 'ERR_INVALID_ARG_VALUE' });
+  assert.throws(() => server.recv(datagram, undefined, 0, reply), { code: 'ERR_INVALID_ARG_VALUE' });
+  // A client drops what no connection of its own is addressed to, sender or not.
+  assert.equal(client.recv(datagram, null, 0, reply), 0);
+  assert.equal(poll(client).length, 0);
 });
