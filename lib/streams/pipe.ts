@@ -18,6 +18,8 @@ export interface PipeSource {
   take(): Uint8Array | undefined;
   /** The stream ended at the peer's FIN (and is closed). */
   readonly ended: boolean;
+  /** The stream's session has ended: the session fails the stream itself. */
+  readonly orphaned: boolean;
   pipe: Pipe | undefined;
 }
 
@@ -27,6 +29,8 @@ export interface PipeSink {
   write(chunk: Uint8Array): Promise<void> | undefined;
   /** Errors the destination, as the streams spec does when a sink's write fails. */
   error(error: unknown): void;
+  /** As `PipeSource.orphaned`. */
+  readonly orphaned: boolean;
   pipe: Pipe | undefined;
 }
 
@@ -100,16 +104,22 @@ export class Pipe {
     }
   }
 
-  /** The source errored (the peer reset it, or the session ended). */
+  /**
+   * The source errored (the peer reset it, or the session ended). A destination on the same
+   * ended session is failed by that session with the same error: aborting it first would only
+   * send a RESET_STREAM on a closed connection.
+   */
   sourceErrored(error: unknown): void {
-    this.#shutdown(this.#options.preventAbort ? undefined : () => this.#writer.abort(error), { error });
+    const abort = !this.#options.preventAbort && !this.#sink.orphaned;
+    this.#shutdown(abort ? () => this.#writer.abort(error) : undefined, { error });
   }
 
-  /** The destination errored: a write failed (`fromWrite`), or the session ended. */
+  /** The destination errored: a write failed (`fromWrite`), or the session ended (as above). */
   destinationErrored(error: unknown, fromWrite: boolean): void {
     if (this.#shuttingDown) return;
     if (fromWrite) this.#sink.error(error);
-    this.#shutdown(this.#options.preventCancel ? undefined : () => this.#reader.cancel(error), { error });
+    const cancel = !this.#options.preventCancel && !this.#source.orphaned;
+    this.#shutdown(cancel ? () => this.#reader.cancel(error) : undefined, { error });
   }
 
   /**

@@ -109,6 +109,10 @@ class ReceiveSource implements UnderlyingByteSource, StreamSide, PipeSource {
     return this.#ended;
   }
 
+  get orphaned(): boolean {
+    return !this.#host.connected;
+  }
+
   take(): Uint8Array | undefined {
     if (this.#done) return undefined;
     const n = this.#recv(scratch);

@@ -143,6 +143,10 @@ class SendSink implements UnderlyingSink<ArrayBufferView>, StreamSide, PipeSink 
     this.#controller.error(error);
   }
 
+  get orphaned(): boolean {
+    return !this.#host.connected;
+  }
+
   /**
    * Hands `bytes` to quiche, waiting for room as often as needed; a write's last byte is held
    * back by the binding (see the header), a FIN takes it along.

@@ -5,6 +5,8 @@ import type { Endpoint } from '../endpoint.js';
 export interface StreamHost {
   readonly endpoint: Endpoint;
   readonly handle: number;
+  /** The session is up; false once it has ended (its streams are being failed). */
+  readonly connected: boolean;
   /** The session, for diagnostics payloads. */
   readonly session: object;
   /** One direction of stream `id` is finished (FIN, reset, stop or error). */

@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import diagnostics from 'node:diagnostics_channel';
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import { QuicTransportError, type QuicServer, type QuicTransport } from '../../lib/index.js';
 import { connectPair, nextIncoming, readAll, startServer, within, writeUntilError } from '../helpers/pair.js';
@@ -199,11 +200,23 @@ describe('pipeTo between quichex streams', () => {
     assert.equal(spy.calls, 0);
   });
 
-  test('the session closing rejects the pipe', async () => {
-    const { piped } = await echoPipe(new Uint8Array([1]));
-    client.close({ closeCode: 5, reason: 'bye' });
-    const error = await piped();
-    assert.ok(error instanceof QuicTransportError && error.code === 'ERR_QUIC_SESSION_CLOSED', String(error));
+  test('the session closing rejects the pipe, and errors both streams with its error, resetting neither', async () => {
+    const resets: unknown[] = [];
+    const onReset = (message: unknown) => resets.push(message);
+    diagnostics.subscribe('quichex:stream:reset', onReset);
+    try {
+      const { theirs, piped } = await echoPipe(new Uint8Array([1]));
+      client.close({ closeCode: 5, reason: 'bye' });
+      const error = await piped();
+      assert.ok(error instanceof QuicTransportError && error.code === 'ERR_QUIC_SESSION_CLOSED', String(error));
+      // The session's end errors the destination, as an abort with that error would have.
+      assert.equal(await outcome(theirs.writable.getWriter().closed), error);
+      assert.equal(await outcome(theirs.readable.getReader().closed), error);
+      // No RESET_STREAM or STOP_SENDING for a connection that is gone.
+      assert.deepEqual(resets, []);
+    } finally {
+      diagnostics.unsubscribe('quichex:stream:reset', onReset);
+    }
   });
 
   test('after a write still in the destination, it is the runtime pipeTo, and the write goes first', async () => {
