@@ -123,7 +123,10 @@ export interface BindingCertificate {
   hash: Buffer
 }
 
-/** Why a connection ended. `source` is `peer`, `local`, `idle` or `none`. */
+/**
+ * Why a connection ended. `source` is `peer`, `local`, `idle`, `reset` (the peer's Stateless
+ * Reset) or `none`.
+ */
 export interface BindingCloseInfo {
   source: string
   isApp: boolean
@@ -180,6 +183,8 @@ export interface BindingConfig {
   retry: boolean
   /** Server: most connections at once; more are refused. */
   maxConnections: number
+  /** Server: the secret its stateless reset tokens are derived from (random when absent). */
+  statelessResetKey?: Buffer
   /** Offer and accept QUIC DATAGRAM frames (RFC 9221). */
   datagrams: boolean
   /** Let quiche pace its sends (it also shapes congestion control). */

@@ -119,6 +119,11 @@ const CERTIFICATE_ALERTS = new Set([42n, 43n, 44n, 45n, 46n, 48n, 116n]);
 export function closeResult(info: Binding.BindingCloseInfo): CloseResult {
   const reason = info.reason.toString('utf8');
   const closeCode = codeFromWire(info.code);
+  if (info.source === 'reset') {
+    return new QuicTransportError('the peer no longer has this connection (it answered with a stateless reset)', {
+      code: 'ERR_QUIC_STATELESS_RESET',
+    });
+  }
   if (info.source === 'idle' || info.source === 'none') {
     return info.established
       ? new QuicTransportError('the connection timed out (no packets within maxIdleTimeout)', {

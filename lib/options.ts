@@ -113,6 +113,13 @@ export interface QuicServerOptions extends TransportOptions {
   maxConnections?: number;
   /** Validate client addresses with a stateless Retry before keeping state. Default false. */
   retry?: boolean;
+  /**
+   * The secret (at least 16 bytes, kept private) that this server's stateless reset tokens are
+   * derived from. Give every run of a server the same key, and a client of a run that crashed
+   * or restarted learns that its connection is gone from the first packet it sends, instead of
+   * at its idle timeout. Default: a random key per server.
+   */
+  statelessResetKey?: Uint8Array;
 }
 
 export const DEFAULT_PROTOCOLS = ['quichex'];
@@ -383,7 +390,16 @@ export function serverOptions(options: unknown): Resolved & { host: string; port
   }
   b.maxConnections = integer(o, 'maxConnections', 10_000, 1, 2 ** 32 - 1);
   b.retry = bool(o, 'retry', false);
+  if (o.statelessResetKey !== undefined) b.statelessResetKey = resetKey(o.statelessResetKey);
   return { ...r, host, port };
+}
+
+function resetKey(v: unknown): Buffer {
+  if (!(v instanceof Uint8Array))
+    throw new TypeError(`options.statelessResetKey must be a Uint8Array, got ${describe(v)}`);
+  if (v.length < 16 || v.length > 1024)
+    throw new RangeError(`options.statelessResetKey must be 16–1024 bytes, got ${v.length}`);
+  return Buffer.from(v); // a copy: later changes to the caller's bytes change nothing
 }
 
 /** An `AbortSignal` option, checked. */

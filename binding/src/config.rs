@@ -61,6 +61,8 @@ pub struct BindingConfig {
     pub retry: bool,
     /// Server: most connections at once; more are refused.
     pub max_connections: u32,
+    /// Server: the secret its stateless reset tokens are derived from (random when absent).
+    pub stateless_reset_key: Option<Buffer>,
     /// Offer and accept QUIC DATAGRAM frames (RFC 9221).
     pub datagrams: bool,
     /// Let quiche pace its sends (it also shapes congestion control).

@@ -61,6 +61,10 @@ pub struct Conn {
     pub deadline: Option<Instant>,
     /// Refused at accept time: closed at once and never shown to JS.
     pub hidden: bool,
+    /// Ended by the peer's Stateless Reset (RFC 9000 §10.3): it had lost the connection.
+    pub stateless_reset: bool,
+    /// Client: the stateless reset token the server announced (a key of the endpoint's table).
+    pub reset_token: Option<u128>,
     /// The code of the last stream reset/stop seen by a stream call.
     pub last_code: u64,
     /// Queued in the endpoint's check / send queues.
@@ -117,6 +121,8 @@ impl Conn {
             want_streams: false,
             want_dgram_send: false,
             dgram_dropped: 0,
+            stateless_reset: false,
+            reset_token: None,
             keep_alive: None,
             keep_alive_at: None,
             confirmed: false,
@@ -305,6 +311,7 @@ impl Conn {
         let watch = DGRAM_RECV_QUEUE - self.q.dgram_recv_queue_len() <= data.len() / 2;
         let before = watch.then(|| (self.q.dgram_recv_queue_len(), self.q.stats().dgram_recv));
         let was_established = self.q.is_established();
+        let was_closed = self.q.is_closed();
         let mut short = false;
         let mut rest = data;
         while !rest.is_empty() {
@@ -323,6 +330,15 @@ impl Conn {
         }
         if was_established && short && !self.confirmed {
             self.confirmed = true;
+        }
+        // quiche closes a connection in `recv` without an error of either side in one case only:
+        // a packet it could not decrypt ended in the peer's stateless reset token.
+        if !was_closed
+            && self.q.is_closed()
+            && self.q.peer_error().is_none()
+            && self.q.local_error().is_none()
+        {
+            self.stateless_reset = true;
         }
         if let Some(&(app, ..)) = self.pending_close.as_ref() {
             if !self.close_must_wait(app) {

@@ -46,6 +46,11 @@ pub const NO_TIMER: u32 = u32::MAX;
 pub const RECV_ANSWER: i32 = -1;
 /// CONNECTION_REFUSED (RFC 9000 §20.1), sent when `maxConnections` is reached.
 const CONNECTION_REFUSED: u64 = 0x2;
+/// RFC 9000 §10.3: a Stateless Reset ends in a 16-byte token, after at least 5 random bytes.
+const RESET_TOKEN_LEN: usize = 16;
+const MIN_RESET_LEN: usize = 5 + RESET_TOKEN_LEN;
+/// Stateless Resets are no longer than a short packet with one of our connection IDs would be.
+const MAX_RESET_LEN: usize = 1 + CID_LEN + 1 + 16 + RESET_TOKEN_LEN;
 
 /// A socket address as JS sees it.
 #[napi(object)]
@@ -65,7 +70,8 @@ pub struct BindingConnInfo {
     pub trace_id: String,
 }
 
-/// Why a connection ended. `source` is `peer`, `local`, `idle` or `none`.
+/// Why a connection ended. `source` is `peer`, `local`, `idle`, `reset` (the peer's Stateless
+/// Reset) or `none`.
 #[napi(object)]
 pub struct BindingCloseInfo {
     pub source: String,
@@ -86,6 +92,9 @@ pub struct BindingEndpoint {
     free: Vec<u32>,
     live: usize,
     routes: HashMap<ConnectionId<'static>, u32>,
+    /// Client: connections by the stateless reset token their server announced. A reset
+    /// carries no connection ID of ours, only the token at its end.
+    reset_routes: HashMap<u128, u32>,
     deadlines: BTreeSet<(Instant, u32)>,
     events: VecDeque<Event>,
     check_queue: Vec<u32>,
@@ -96,6 +105,8 @@ pub struct BindingEndpoint {
     retry: bool,
     max_connections: usize,
     token_key: ring::hmac::Key,
+    /// Derives each connection ID's stateless reset token (server).
+    reset_key: ring::hmac::Key,
     cert_hash: Option<Vec<u8>>,
     cert_pem: Option<String>,
     keep_alive: Option<Duration>,
@@ -144,6 +155,16 @@ impl BindingEndpoint {
         let mut secret = [0u8; 32];
         boring::rand::rand_bytes(&mut secret)
             .map_err(|e| js_error("ERR_QUIC_INTERNAL", e.to_string()))?;
+        let mut reset_secret = [0u8; 32];
+        boring::rand::rand_bytes(&mut reset_secret)
+            .map_err(|e| js_error("ERR_QUIC_INTERNAL", e.to_string()))?;
+        let reset_key = ring::hmac::Key::new(
+            ring::hmac::HMAC_SHA256,
+            config
+                .stateless_reset_key
+                .as_deref()
+                .unwrap_or(&reset_secret),
+        );
         Ok(BindingEndpoint {
             config: built.quiche,
             is_server: config.is_server,
@@ -153,6 +174,7 @@ impl BindingEndpoint {
             free: Vec::new(),
             live: 0,
             routes: HashMap::new(),
+            reset_routes: HashMap::new(),
             deadlines: BTreeSet::new(),
             events: VecDeque::new(),
             check_queue: Vec::new(),
@@ -162,6 +184,7 @@ impl BindingEndpoint {
             retry: config.retry,
             max_connections: config.max_connections as usize,
             token_key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &secret),
+            reset_key,
             cert_hash: built.cert_hash,
             cert_pem: built.cert_pem,
             keep_alive: (config.keep_alive_interval > 0.0)
@@ -263,11 +286,24 @@ impl BindingEndpoint {
         let h = match self.routes.get(&dcid) {
             Some(&h) => h,
             None => match from {
+                Some(_) if self.is_server && header.ty == quiche::Type::Short => {
+                    return Ok(self.stateless_reset(data.len(), &dcid, out) as i32);
+                }
                 Some(from) if self.is_server => {
                     match self.accept(data.len(), &dcid, header, from, out) {
                         Accept::Reply(n) => return Ok(n as i32),
                         Accept::Drop => return Ok(0),
                         Accept::Conn(h) => h,
+                    }
+                }
+                // A client's datagram for none of its connection IDs: a stateless reset, if it
+                // ends in the token of one of its servers (quiche checks it, in constant time).
+                _ if data.len() >= MIN_RESET_LEN && header.ty == quiche::Type::Short => {
+                    let tail = &data[data.len() - RESET_TOKEN_LEN..];
+                    let token = u128::from_be_bytes(tail.try_into().expect("16 bytes"));
+                    match self.reset_routes.get(&token) {
+                        Some(&h) => h,
+                        None => return Ok(0),
                     }
                 }
                 _ => return Ok(0),
@@ -292,6 +328,16 @@ impl BindingEndpoint {
                 && !conn.q.is_established()
                 && conn.q.peer_transport_params().is_some();
             conn.answered |= answer;
+            if !self.is_server && conn.reset_token.is_none() {
+                let token = conn
+                    .q
+                    .peer_transport_params()
+                    .and_then(|p| p.stateless_reset_token);
+                if let Some(token) = token {
+                    conn.reset_token = Some(token);
+                    self.reset_routes.insert(token, h);
+                }
+            }
             self.touch(h);
             if answer {
                 self.answers.push(h);
@@ -473,6 +519,11 @@ impl BindingEndpoint {
                 self.routes.remove(cid);
             }
         }
+        if let Some(token) = conn.reset_token {
+            if self.reset_routes.get(&token) == Some(&h) {
+                self.reset_routes.remove(&token);
+            }
+        }
         if let Some(at) = conn.deadline {
             self.deadlines.remove(&(at, h));
         }
@@ -648,11 +699,13 @@ impl BindingEndpoint {
     /// Why the connection is closing or closed.
     #[napi(catch_unwind)]
     pub fn close_info(&mut self, h: u32) -> Result<BindingCloseInfo> {
-        let q = &self.conn(h)?.q;
+        let conn = self.conn(h)?;
+        let q = &conn.q;
         let (source, err) = match (q.peer_error(), q.local_error()) {
             (Some(e), _) => ("peer", Some(e)),
             (None, Some(e)) => ("local", Some(e)),
             (None, None) if q.is_timed_out() => ("idle", None),
+            (None, None) if conn.stateless_reset => ("reset", None),
             (None, None) => ("none", None),
         };
         Ok(BindingCloseInfo {
@@ -818,6 +871,9 @@ impl BindingEndpoint {
         } else {
             (random_cid(), None)
         };
+        // quiche announces the token of the config it accepts with: this connection's own.
+        let token = u128::from_be_bytes(self.reset_token(&scid));
+        self.config.set_stateless_reset_token(Some(token));
         let Ok(q) = quiche::accept(&scid, odcid.as_ref(), self.local, from, &mut self.config)
         else {
             return Accept::Drop;
@@ -829,6 +885,33 @@ impl BindingEndpoint {
         self.events
             .push_back((if refuse { EV_REFUSED } else { EV_NEW }, h, 0));
         Accept::Conn(h)
+    }
+
+    /// The stateless reset token of connection ID `cid`: a MAC of it under the reset key, so
+    /// that a server that lost the connection (or restarted with the same key) can send it.
+    fn reset_token(&self, cid: &[u8]) -> [u8; RESET_TOKEN_LEN] {
+        let tag = ring::hmac::sign(&self.reset_key, cid);
+        let mut token = [0; RESET_TOKEN_LEN];
+        token.copy_from_slice(&tag.as_ref()[..RESET_TOKEN_LEN]);
+        token
+    }
+
+    /// RFC 9000 §10.3: a short-header packet for a connection this server does not have (it
+    /// was released, or the server restarted) is answered with a Stateless Reset, so that the
+    /// peer closes at once instead of at its idle timeout: random bits shaped as a short-header
+    /// packet, ending in the token the connection announced. It is shorter than the packet it
+    /// answers, so that it amplifies nothing and two endpoints cannot keep resetting each other.
+    /// Returns its length in `out` (0: the packet is too short to answer).
+    fn stateless_reset(&self, trigger_len: usize, dcid: &[u8], out: &mut [u8]) -> usize {
+        if trigger_len <= MIN_RESET_LEN {
+            return 0;
+        }
+        let len = (trigger_len - 1).min(MAX_RESET_LEN);
+        let (random, token) = out[..len].split_at_mut(len - RESET_TOKEN_LEN);
+        boring::rand::rand_bytes(random).expect("BoringSSL RNG cannot fail");
+        random[0] = 0x40 | (random[0] & 0x3f);
+        token.copy_from_slice(&self.reset_token(dcid));
+        len
     }
 
     /// RFC 8999 §6 / RFC 9000 §6: a long-header packet of a version we do not speak gets a

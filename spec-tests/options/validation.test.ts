@@ -198,6 +198,15 @@ describe('server options', () => {
     for (const bad of ['true', 1, null]) assertThrowsNaming(server({ retry: bad }), TypeError, named('retry'));
   });
 
+  test('statelessResetKey: a Uint8Array of 16–1024 bytes', () => {
+    for (const bad of ['secret', 42, null, new ArrayBuffer(32), [1, 2, 3]])
+      assertThrowsNaming(server({ statelessResetKey: bad }), TypeError, named('statelessResetKey'));
+    for (const bad of [new Uint8Array(15), new Uint8Array(0), Buffer.alloc(1025)])
+      assertThrowsNaming(server({ statelessResetKey: bad }), RangeError, named('statelessResetKey'));
+    new QuicServer({ statelessResetKey: new Uint8Array(16) });
+    new QuicServer({ statelessResetKey: Buffer.alloc(1024, 1) });
+  });
+
   test('cert and key: given together, as PEM, bytes or a readable path', () => {
     const { cert, key } = generateCertificate();
     assertThrowsNaming(server({ cert }), TypeError, /options\.(cert|key)/);

@@ -9,36 +9,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Ev, StreamResult, native } from '../../lib/native.js';
-import { BATCH, CLIENT, endpoints, poll, sendOnce, type Endpoint } from '../helpers/sans-io.js';
+import { BATCH, CLIENT, endpoints, pair, poll, sendOnce } from '../helpers/sans-io.js';
 
 const EVENTS = BATCH * 2;
 const TIMER = EVENTS + 1;
-
-/** Moves datagrams both ways until neither side has anything to send; returns the events seen. */
-function exchange(client: Endpoint, server: Endpoint): { client: number[][]; server: number[][] } {
-  const seen = { client: [] as number[][], server: [] as number[][] };
-  const reply = Buffer.alloc(1500);
-  for (let round = 0; round < 20; round++) {
-    const toServer = sendOnce(client).datagrams;
-    for (const d of toServer) server.recv(d, CLIENT.host, CLIENT.port, reply);
-    seen.server.push(...poll(server));
-    const toClient = sendOnce(server).datagrams;
-    // As the pump hands them from a client socket connected to its server: without the sender.
-    for (const d of toClient) client.recv(d, null, 0, reply);
-    seen.client.push(...poll(client));
-    if (toServer.length === 0 && toClient.length === 0) return seen;
-  }
-  throw new Error('the endpoints did not go quiet');
-}
-
-function pair(): { client: Endpoint; server: Endpoint; handle: number; serverHandle: number } {
-  const { server, client, handle } = endpoints();
-  const seen = exchange(client, server);
-  assert.ok(seen.client.some(([kind]) => kind === Ev.Established));
-  const accepted = seen.server.find(([kind]) => kind === Ev.New);
-  assert.ok(accepted, 'the server accepted the connection');
-  return { client, server, handle, serverHandle: accepted[1] };
-}
 
 test("send's status words: the events waiting and the next timer, as pollEvents and timeout say", () => {
   const idle = endpoints().server;
