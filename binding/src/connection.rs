@@ -78,6 +78,8 @@ pub struct Conn {
     want_dgram_send: bool,
     /// Received DATAGRAMs quiche dropped because its queue was full.
     pub dgram_dropped: u64,
+    /// How many of those `dgram_recv` has reported to JS.
+    dgram_dropped_reported: u64,
     /// Interval of keep-alive PINGs, and when the next one is due.
     pub keep_alive: Option<Duration>,
     keep_alive_at: Option<Instant>,
@@ -121,6 +123,7 @@ impl Conn {
             want_streams: false,
             want_dgram_send: false,
             dgram_dropped: 0,
+            dgram_dropped_reported: 0,
             stateless_reset: false,
             reset_token: None,
             keep_alive: None,
@@ -446,8 +449,15 @@ impl Conn {
     }
 
     /// Moves received DATAGRAMs back to back into `out`, their lengths into `lens`, while both
-    /// have room. Returns how many it moved.
+    /// have room. Returns how many it moved. The last entry of `lens` is not a length: it gets
+    /// how many received DATAGRAMs quiche dropped (its queue was full) since the last call.
     pub fn dgram_recv(&mut self, out: &mut [u8], lens: &mut [u32]) -> u32 {
+        let Some((dropped, lens)) = lens.split_last_mut() else {
+            return 0;
+        };
+        let unreported = self.dgram_dropped - self.dgram_dropped_reported;
+        *dropped = u32::try_from(unreported).unwrap_or(u32::MAX);
+        self.dgram_dropped_reported += u64::from(*dropped);
         let (mut off, mut n) = (0, 0);
         while n < lens.len() {
             let Some(len) = self.q.dgram_recv_front_len() else {

@@ -99,7 +99,9 @@ class Fifo<T> {
 
 /** Shared by every session: reads are synchronous. Fits any datagram (UDP payloads are < 64 KiB). */
 const RECV_BUFFER = new Uint8Array(256 * 1024);
-const RECV_LENGTHS = new Uint32Array(256);
+/** The lengths of the datagrams a `dgramRecv` moved; its last entry, how many quiche dropped. */
+const RECV_LENGTHS = new Uint32Array(256 + 1);
+const NATIVE_DROPS = 256;
 
 /** A writable for datagrams with its own `sendOrder`. */
 export class QuicDatagramsWritable extends WritableStream<Uint8Array> {
@@ -293,6 +295,8 @@ export class QuicDatagramDuplexStream implements FlushHook {
     const now = performance.now();
     for (;;) {
       const n = endpoint.native.dgramRecv(handle, RECV_BUFFER, RECV_LENGTHS);
+      // More arrived in one turn than quiche's own queue holds (the stats count these too).
+      if (RECV_LENGTHS[NATIVE_DROPS] > 0) this.#published('incoming', 'queue-full', RECV_LENGTHS[NATIVE_DROPS]);
       let off = 0;
       const keep = !this.#cancelled && !this.#ended;
       for (let i = 0; i < n && keep; i++) {
