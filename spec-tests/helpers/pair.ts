@@ -52,6 +52,14 @@ export async function within<T>(ms: number, promise: Promise<T>, what = 'operati
   }
 }
 
+/** What `promise` settled with: null when fulfilled, else the error. */
+export function outcome(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    () => null,
+    (e: unknown) => e,
+  );
+}
+
 /** Reads a stream to the end into one buffer. */
 export async function readAll(readable: ReadableStream<Uint8Array>): Promise<Buffer> {
   const chunks: Uint8Array[] = [];

@@ -13,7 +13,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { QuicServer, QuicTransport, QuicTransportError } from '../../lib/index.js';
 import { Ev } from '../../lib/native.js';
-import { PROTOCOL, echoText, within } from '../helpers/pair.js';
+import { PROTOCOL, echoText, outcome, within } from '../helpers/pair.js';
 import { CLIENT, pair, poll, sendOnce, serverEndpoint, type Endpoint } from '../helpers/sans-io.js';
 
 const KEY = Buffer.alloc(32, 0x42);
@@ -119,23 +119,10 @@ test('a client of a server that crashed and restarted with the same key fails at
     const { readable, writable } = await client.createBidirectionalStream();
     const writer = writable.getWriter();
     void writer.write(new TextEncoder().encode('after')).catch(() => {});
-    const error = await within(
-      5000,
-      client.closed.then(
-        () => null,
-        (e: unknown) => e,
-      ),
-      'closed',
-    );
+    const error = await within(5000, outcome(client.closed), 'closed');
     assert.ok(error instanceof QuicTransportError, String(error));
     assert.equal(error.code, 'ERR_QUIC_STATELESS_RESET');
-    assert.equal(
-      await readable.getReader().closed.then(
-        () => null,
-        (e: unknown) => e,
-      ),
-      error,
-    );
+    assert.equal(await outcome(readable.getReader().closed), error);
   } finally {
     child.kill('SIGKILL');
     client?.close();

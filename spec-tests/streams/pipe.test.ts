@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import diagnostics from 'node:diagnostics_channel';
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import { QuicTransportError, type QuicServer, type QuicTransport } from '../../lib/index.js';
-import { connectPair, nextIncoming, readAll, startServer, within, writeUntilError } from '../helpers/pair.js';
+import { connectPair, nextIncoming, outcome, readAll, startServer, within, writeUntilError } from '../helpers/pair.js';
 
 /** Counts calls of the runtime's pipeTo while a test runs. */
 function spyOnRuntimePipe(): { calls: number; restore: () => void } {
@@ -32,14 +32,6 @@ async function writeAll(writable: WritableStream<Uint8Array>, data: Uint8Array, 
   const writer = writable.getWriter();
   for (let off = 0; off < data.length; off += chunk) await writer.write(data.subarray(off, off + chunk));
   await writer.close();
-}
-
-/** What `promise` settled with: null when fulfilled, else the error. */
-function outcome(promise: Promise<unknown>): Promise<unknown> {
-  return promise.then(
-    () => null,
-    (e: unknown) => e,
-  );
 }
 
 describe('pipeTo between quichex streams', () => {
