@@ -297,7 +297,9 @@ impl BindingEndpoint {
                     }
                 }
                 // A client's datagram for none of its connection IDs: a stateless reset, if it
-                // ends in the token of one of its servers (quiche checks it, in constant time).
+                // ends in the token of one of its servers. The table only routes it (its hash is
+                // keyed at random); quiche compares the token, in constant time (RFC 9000
+                // §10.3.1).
                 _ if data.len() >= MIN_RESET_LEN && header.ty == quiche::Type::Short => {
                     let tail = &data[data.len() - RESET_TOKEN_LEN..];
                     let token = u128::from_be_bytes(tail.try_into().expect("16 bytes"));
@@ -704,8 +706,9 @@ impl BindingEndpoint {
         let (source, err) = match (q.peer_error(), q.local_error()) {
             (Some(e), _) => ("peer", Some(e)),
             (None, Some(e)) => ("local", Some(e)),
-            (None, None) if q.is_timed_out() => ("idle", None),
+            // A stale deadline can mark a connection that a reset closed as timed out too.
             (None, None) if conn.stateless_reset => ("reset", None),
+            (None, None) if q.is_timed_out() => ("idle", None),
             (None, None) => ("none", None),
         };
         Ok(BindingCloseInfo {
@@ -907,7 +910,10 @@ impl BindingEndpoint {
             return 0;
         }
         let len = (trigger_len - 1).min(MAX_RESET_LEN);
-        let (random, token) = out[..len].split_at_mut(len - RESET_TOKEN_LEN);
+        let Some(out) = out.get_mut(..len) else {
+            return 0;
+        };
+        let (random, token) = out.split_at_mut(len - RESET_TOKEN_LEN);
         boring::rand::rand_bytes(random).expect("BoringSSL RNG cannot fail");
         random[0] = 0x40 | (random[0] & 0x3f);
         token.copy_from_slice(&self.reset_token(dcid));
