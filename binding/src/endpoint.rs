@@ -132,6 +132,14 @@ fn random_cid() -> ConnectionId<'static> {
     ConnectionId::from_vec(id)
 }
 
+/// An HMAC-SHA256 key of 32 random bytes.
+fn random_key() -> Result<ring::hmac::Key> {
+    let mut secret = [0u8; 32];
+    boring::rand::rand_bytes(&mut secret)
+        .map_err(|e| js_error("ERR_QUIC_INTERNAL", e.to_string()))?;
+    Ok(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &secret))
+}
+
 fn unix_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -152,19 +160,10 @@ impl BindingEndpoint {
     #[napi(constructor, catch_unwind)]
     pub fn new(config: BindingConfig) -> Result<Self> {
         let built = build(&config)?;
-        let mut secret = [0u8; 32];
-        boring::rand::rand_bytes(&mut secret)
-            .map_err(|e| js_error("ERR_QUIC_INTERNAL", e.to_string()))?;
-        let mut reset_secret = [0u8; 32];
-        boring::rand::rand_bytes(&mut reset_secret)
-            .map_err(|e| js_error("ERR_QUIC_INTERNAL", e.to_string()))?;
-        let reset_key = ring::hmac::Key::new(
-            ring::hmac::HMAC_SHA256,
-            config
-                .stateless_reset_key
-                .as_deref()
-                .unwrap_or(&reset_secret),
-        );
+        let reset_key = match config.stateless_reset_key.as_deref() {
+            Some(key) => ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key),
+            None => random_key()?,
+        };
         Ok(BindingEndpoint {
             config: built.quiche,
             is_server: config.is_server,
@@ -183,7 +182,7 @@ impl BindingEndpoint {
             accepting: config.is_server,
             retry: config.retry,
             max_connections: config.max_connections as usize,
-            token_key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &secret),
+            token_key: random_key()?,
             reset_key,
             cert_hash: built.cert_hash,
             cert_pem: built.cert_pem,

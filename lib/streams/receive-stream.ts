@@ -37,9 +37,8 @@ class ReceiveSource implements UnderlyingByteSource, StreamSide, PipeSource {
   #done = false;
   /** quiche said it has nothing more for now: a READABLE event comes when it has. */
   #drained = false;
-  /** The last `#recv` brought the FIN. */
+  /** The last `#recv` brought the FIN (the stream is closed right after). */
   #fin = false;
-  #ended = false;
   #bytesRead = 0;
   /** Set while a `pipeTo` to a quichex send stream takes the bytes (pipe.ts). */
   pipe: Pipe | undefined = undefined;
@@ -106,7 +105,7 @@ class ReceiveSource implements UnderlyingByteSource, StreamSide, PipeSource {
   }
 
   get ended(): boolean {
-    return this.#ended;
+    return this.#fin;
   }
 
   get orphaned(): boolean {
@@ -189,7 +188,6 @@ class ReceiveSource implements UnderlyingByteSource, StreamSide, PipeSource {
   /** The FIN is read: the stream closes. */
   #close(): void {
     this.#finish();
-    this.#ended = true;
     this.#controller.close();
   }
 
