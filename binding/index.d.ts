@@ -187,7 +187,7 @@ export interface BindingConfig {
   statelessResetKey?: Buffer
   /** Offer and accept QUIC DATAGRAM frames (RFC 9221). */
   datagrams: boolean
-  /** Let quiche pace its sends (it also shapes congestion control). */
+  /** Let quiche's pacer time the sends (BBR2 only: its CUBIC and Reno do not pace). */
   pacing: boolean
   /** Milliseconds: the RTT assumed before the first sample. */
   initialRtt: number

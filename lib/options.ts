@@ -38,7 +38,10 @@ export interface TransportOptions {
   disableActiveMigration?: boolean;
   /** Send GREASE values (RFC 9287). Default true. */
   grease?: boolean;
-  /** Let quiche pace packets and shape its congestion control with pacing. Default true. */
+  /**
+   * Send packets when the congestion controller's pacer says, not in bursts. Default true. Only
+   * BBR2 (`'bbr2'`, `'low-latency'`) paces; quiche's CUBIC and Reno send as their window allows.
+   */
   pacing?: boolean;
   /** The round-trip time assumed before the first measurement, milliseconds. Default 100. */
   initialRtt?: number;

@@ -65,7 +65,7 @@ pub struct BindingConfig {
     pub stateless_reset_key: Option<Buffer>,
     /// Offer and accept QUIC DATAGRAM frames (RFC 9221).
     pub datagrams: bool,
-    /// Let quiche pace its sends (it also shapes congestion control).
+    /// Let quiche's pacer time the sends (BBR2 only: its CUBIC and Reno do not pace).
     pub pacing: bool,
     /// Milliseconds: the RTT assumed before the first sample.
     pub initial_rtt: f64,

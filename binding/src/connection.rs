@@ -59,6 +59,8 @@ pub struct Conn {
     pub cids: Vec<ConnectionId<'static>>,
     /// The deadline registered in the endpoint's timer set.
     pub deadline: Option<Instant>,
+    /// quiche's pacer holds the next packet: sending goes on at this instant (see `pacing_hold`).
+    pub paced_until: Option<Instant>,
     /// Refused at accept time: closed at once and never shown to JS.
     pub hidden: bool,
     /// Ended by the peer's Stateless Reset (RFC 9000 §10.3): it had lost the connection.
@@ -115,6 +117,7 @@ impl Conn {
             peer,
             cids: Vec::new(),
             deadline: None,
+            paced_until: None,
             hidden: false,
             last_code: 0,
             queued_check: false,
@@ -483,8 +486,30 @@ impl Conn {
         self.q.is_closed() || self.q.is_draining() || self.q.local_error().is_some()
     }
 
-    /// The next instant this connection needs `on_timeout`: quiche's timers or a keep-alive.
+    /// When the next packet may leave, if quiche's pacer holds it back (BBR2 only: quiche's CUBIC
+    /// and Reno release every packet at once). A packet may leave up to quiche's
+    /// `max_release_into_future` (an eighth of the RTT, 1–5 ms) before its time: no earlier, or
+    /// the pacing is lost; no later than needed, for a timer wakes up a millisecond late or so.
+    pub fn pacing_hold(&self) -> Option<Instant> {
+        let now = Instant::now();
+        let release = self.q.get_next_release_time()?.time(now)?;
+        let leave = release.checked_sub(self.q.max_release_into_future())?;
+        (leave > now).then_some(leave)
+    }
+
+    /// The next instant this connection needs `on_timeout`: quiche's timers, a keep-alive, or
+    /// the pacer's next release.
     pub fn next_deadline(&mut self) -> Option<Instant> {
+        let at = self.timers_deadline();
+        // A closing connection's last packets are not paced (see `BindingEndpoint::send_conn`).
+        let paced = self.paced_until.filter(|_| !self.closing());
+        match (at, paced) {
+            (Some(a), Some(p)) => Some(a.min(p)),
+            (a, p) => a.or(p),
+        }
+    }
+
+    fn timers_deadline(&mut self) -> Option<Instant> {
         if let Some((.., Some(at))) = self.pending_close {
             return Some(self.q.timeout_instant().map_or(at, |t| t.min(at)));
         }
@@ -506,8 +531,12 @@ impl Conn {
         }
     }
 
-    /// Runs quiche's expired timers, and sends a PING when a keep-alive is due.
+    /// Runs quiche's expired timers, sends a PING when a keep-alive is due, and ends a pacing
+    /// hold that is over (the endpoint then lets the connection send).
     pub fn on_timeout(&mut self, now: Instant) {
+        if self.paced_until.is_some_and(|at| at <= now) {
+            self.paced_until = None;
+        }
         if self
             .pending_close
             .as_ref()

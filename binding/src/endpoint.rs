@@ -8,6 +8,9 @@
 //! 3. `send` until it returns fewer packets than fit, transmitting each; its last call also
 //!    says how many events wait and when the next timer is due (the status words of `meta`);
 //! 4. repeat 2–3 while events wait, then re-arm the timer from that status.
+//!
+//! A connection whose pacer (BBR2) holds its next packet stops in `send` and puts the release in
+//! the timer set: the packet leaves on the `onTimeout` turn that follows, or on any earlier one.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fs::File;
@@ -480,6 +483,7 @@ impl BindingEndpoint {
             // The bytes held back from the streams' last writes go first (Conn::stream_send).
             conn.flush_held();
         }
+        conn.paced_until = None;
         let mut sent_here = 0;
         loop {
             if batch.n * 2 + 2 > meta.len() || out.len() - batch.off < self.max_payload {
@@ -487,6 +491,13 @@ impl BindingEndpoint {
             }
             if closing && sent_here == CLOSING_PACKETS_PER_SEND {
                 return true;
+            }
+            // A CONNECTION_CLOSE is not paced: it is the last word.
+            if !closing {
+                if let Some(at) = conn.pacing_hold() {
+                    conn.paced_until = Some(at);
+                    return true;
+                }
             }
             sent_here += 1;
             let off = batch.off;
