@@ -9,6 +9,9 @@ export const SERVER = { host: '127.0.0.1', port: 4433 };
 export const CLIENT = { host: '127.0.0.1', port: 50_000 };
 /** Packets one `send` call can hand out (as lib/endpoint.ts's batch). */
 export const BATCH = 64;
+/** Where `sendOnce`'s meta holds the status words: the events waiting, µs to the next timer. */
+export const STATUS_EVENTS = BATCH * 2;
+export const STATUS_TIMER = STATUS_EVENTS + 1;
 
 /** A server endpoint with `options` (and protocol `t`), as bound to SERVER. */
 export function serverEndpoint(options: QuicServerOptions = {}): Endpoint {

@@ -10,13 +10,12 @@ import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Ev, native } from '../../lib/native.js';
 import type { QuicServerOptions } from '../../lib/options.js';
-import { BATCH, CLIENT, endpoints, poll, sendOnce, type Endpoint } from '../helpers/sans-io.js';
+import { BATCH, CLIENT, STATUS_TIMER, endpoints, poll, sendOnce, type Endpoint } from '../helpers/sans-io.js';
 
 /** One way, ms: a 40 ms round trip, whose probe timeout (over 100 ms) the test stays under. */
 const DELAY = 20;
 /** How long the server is watched once it has data to send. */
 const WATCH_MS = 40;
-const TIMER = BATCH * 2 + 1;
 /** The server's unidirectional stream. */
 const STREAM = 3;
 
@@ -32,7 +31,7 @@ function drain(endpoint: Endpoint): { datagrams: Buffer[]; timer: number } {
   for (;;) {
     const sent = sendOnce(endpoint);
     datagrams.push(...sent.datagrams);
-    if (sent.datagrams.length < BATCH) return { datagrams, timer: sent.meta[TIMER] };
+    if (sent.datagrams.length < BATCH) return { datagrams, timer: sent.meta[STATUS_TIMER] };
   }
 }
 

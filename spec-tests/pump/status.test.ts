@@ -9,10 +9,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Ev, StreamResult, native } from '../../lib/native.js';
-import { BATCH, CLIENT, endpoints, pair, poll, sendOnce } from '../helpers/sans-io.js';
-
-const EVENTS = BATCH * 2;
-const TIMER = EVENTS + 1;
+import {
+  CLIENT,
+  STATUS_EVENTS as EVENTS,
+  STATUS_TIMER as TIMER,
+  endpoints,
+  pair,
+  poll,
+  sendOnce,
+} from '../helpers/sans-io.js';
 
 test("send's status words: the events waiting and the next timer, as pollEvents and timeout say", () => {
   const idle = endpoints().server;
