@@ -59,6 +59,8 @@ pub struct Conn {
     pub cids: Vec<ConnectionId<'static>>,
     /// The deadline registered in the endpoint's timer set.
     pub deadline: Option<Instant>,
+    /// quiche paces this connection: BBR2 with pacing on (its CUBIC and Reno never hold a packet).
+    paces: bool,
     /// quiche's pacer holds the next packet: sending goes on at this instant (see `pacing_hold`).
     pub paced_until: Option<Instant>,
     /// Refused at accept time: closed at once and never shown to JS.
@@ -112,8 +114,10 @@ impl Conn {
     pub fn new(q: quiche::Connection, peer: SocketAddr, is_server: bool) -> Self {
         // Stream id bit 0 is the initiator (0 client, 1 server), bit 1 the direction.
         let peer_bit = u64::from(!is_server);
+        let paces = q.pacing_enabled() && q.gcongestion_enabled() == Some(true);
         Conn {
             q,
+            paces,
             peer,
             cids: Vec::new(),
             deadline: None,
@@ -486,11 +490,15 @@ impl Conn {
         self.q.is_closed() || self.q.is_draining() || self.q.local_error().is_some()
     }
 
-    /// When the next packet may leave, if quiche's pacer holds it back (BBR2 only: quiche's CUBIC
-    /// and Reno release every packet at once). A packet may leave up to quiche's
-    /// `max_release_into_future` (an eighth of the RTT, 1–5 ms) before its time: no earlier, or
-    /// the pacing is lost; no later than needed, for a timer wakes up a millisecond late or so.
+    /// When the next packet may leave, if quiche's pacer holds it back. A packet may leave up to
+    /// quiche's `max_release_into_future` (an eighth of the RTT, 1–5 ms) before its time: no
+    /// earlier, or the pacing is lost; no later than needed, for a timer wakes up a millisecond
+    /// late or so. The packet held may be one that need not wait (an ACK, a probe): quiche only
+    /// says when the next packet is due, not what it will carry.
     pub fn pacing_hold(&self) -> Option<Instant> {
+        if !self.paces {
+            return None;
+        }
         let now = Instant::now();
         let release = self.q.get_next_release_time()?.time(now)?;
         let leave = release.checked_sub(self.q.max_release_into_future())?;
