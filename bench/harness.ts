@@ -3,9 +3,10 @@
  * native peer, JSON lines on stdout and end of stdin), every scenario bounded by a timeout after
  * which its workers are killed.
  */
-import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { ControlMessage, WorkerMessage } from './common.js';
@@ -30,7 +31,8 @@ export class WorkerProcess {
   readonly #waiters: { type: string; resolve: (m: WorkerMessage) => void; reject: (e: Error) => void }[] = [];
   #exit: Error | undefined;
 
-  constructor(script: string, args: Args) {
+  /** With `cpu`, the process (every thread of it) runs on that CPU only. */
+  constructor(script: string, args: Args, cpu?: number) {
     this.#native = script === NATIVE_PEER;
     this.#name = `${this.#native ? 'quiche-peer' : script} ${args.role ?? args.mode ?? ''}`.trim();
     const argv = Object.entries(args).flatMap(([k, v]) => [`--${k}`, String(v)]);
@@ -46,6 +48,8 @@ export class WorkerProcess {
       });
       this.#child.on('message', (m: WorkerMessage) => this.#deliver(m));
     }
+    // Pinned before it has started up: threads made later inherit the main thread's CPU.
+    if (cpu !== undefined) pin(this.#child.pid, cpu);
     // A native peer's last line can still be in its stdout pipe at 'exit'; 'close' comes after it.
     this.#child.on(this.#native ? 'close' : 'exit', (code: number | null, signal: NodeJS.Signals | null) => {
       this.#exit = new Error(`${this.#name} exited (${signal ?? `code ${code}`})`);
@@ -109,8 +113,24 @@ export class WorkerProcess {
   }
 }
 
-/** Starts a worker that the scenario stops when it ends. */
-export type Start = (script: string, args: Args) => WorkerProcess;
+/** Starts a worker (on CPU `cpu` alone, if given) that the scenario stops when it ends. */
+export type Start = (script: string, args: Args, cpu?: number) => WorkerProcess;
+
+/** Whether processes can be pinned to a CPU here: `taskset` (util-linux) and two CPUs. */
+export function canPin(): boolean {
+  if (availableParallelism() < 2) return false;
+  try {
+    execFileSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function pin(pid: number | undefined, cpu: number): void {
+  if (pid === undefined) return;
+  execFileSync('taskset', ['-a', '-p', '-c', String(cpu), String(pid)], { stdio: 'ignore' });
+}
 
 /**
  * Runs `body` with fresh workers, stopping them afterwards (clients first, in reverse order of
@@ -118,8 +138,8 @@ export type Start = (script: string, args: Args) => WorkerProcess;
  */
 export async function scenario<T>(name: string, timeoutMs: number, body: (start: Start) => Promise<T>): Promise<T> {
   const workers: WorkerProcess[] = [];
-  const start = (script: string, args: Args) => {
-    const w = new WorkerProcess(script, args);
+  const start = (script: string, args: Args, cpu?: number) => {
+    const w = new WorkerProcess(script, args, cpu);
     workers.push(w);
     return w;
   };
