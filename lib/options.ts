@@ -39,8 +39,9 @@ export interface TransportOptions {
   /** Send GREASE values (RFC 9287). Default true. */
   grease?: boolean;
   /**
-   * Send packets when the congestion controller's pacer says, not in bursts. Default true. Only
-   * BBR2 (`'bbr2'`, `'low-latency'`) paces; quiche's CUBIC and Reno send as their window allows.
+   * Space packets as the congestion controller's pacer says (after a first burst) rather than
+   * sending all the window allows at once. Default true. Only BBR2 (`'bbr2'`, `'low-latency'`)
+   * paces; quiche's CUBIC and Reno send as their window allows.
    */
   pacing?: boolean;
   /** The round-trip time assumed before the first measurement, milliseconds. Default 100. */
