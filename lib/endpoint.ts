@@ -191,7 +191,7 @@ export class Endpoint {
   /**
    * Sends what is pending before this turn of the event loop ends: after the promise reactions
    * now running (so that what they send shares the packets), before any datagram is read. For a
-   * bare FIN: an ACK processed before it leaves could let quiche drop it (see send-stream.ts).
+   * FIN without data, which the binding holds until packets are built (see send-stream.ts).
    */
   sendThisTurn(): void {
     if (this.#socketClosed || this.#drainDeferred) return; // a flush is due in this turn already

@@ -102,6 +102,9 @@ pub struct Conn {
     /// The last byte of a stream's last write, sent with the next write, the FIN, or the next
     /// packets, whichever comes first (see `stream_send`).
     held: HashMap<u64, u8>,
+    /// Streams whose FIN comes with no data: handed to quiche just before the connection's next
+    /// packets are built (see `stream_send`).
+    fins: HashSet<u64>,
     /// Lowest peer-initiated stream id not yet announced, for [bidi, uni].
     next_peer: [u64; 2],
     /// Peer stream ids skipped over by a higher one and not yet announced.
@@ -142,6 +145,7 @@ impl Conn {
             urgencies: HashMap::new(),
             stopped: HashMap::new(),
             held: HashMap::new(),
+            fins: HashSet::new(),
             next_peer: [peer_bit, 2 | peer_bit],
             gaps: HashSet::new(),
             reported: 0,
@@ -180,13 +184,16 @@ impl Conn {
         }
     }
 
-    /// Writes what fits of `buf`, after the byte held back from the last write. With `hold`
-    /// (a write, not the FIN), the last byte of a `buf` taken whole stays here until the next
-    /// call or the next packets (`flush_held`): quiche 0.30 can drop a zero-length FIN whose
-    /// data is acknowledged before it is sent (cloudflare/quiche#2525), and a FIN that follows
-    /// in the same turn of the event loop then carries that byte. Returns bytes of `buf` taken,
-    /// -1 when nothing fits now (JS gets a WRITABLE event later), -2 when the peer stopped the
-    /// stream (code in `last_code`), -3 when the stream can no longer be written.
+    /// Writes what fits of `buf`, after the byte held back from the last write. Returns bytes of
+    /// `buf` taken, -1 when nothing fits now (JS gets a WRITABLE event later), -2 when the peer
+    /// stopped the stream (code in `last_code`), -3 when the stream can no longer be written.
+    ///
+    /// quiche 0.30 forgets a stream whose data is all acknowledged, FIN or not, and with it a
+    /// zero-length FIN it has not sent yet (cloudflare/quiche#2525): on an ACK, or when the peer's
+    /// FIN is read. So a FIN is kept from being bare: with `hold` (a write, not the FIN), the last
+    /// byte of a `buf` taken whole stays here until the next call or the next packets
+    /// (`flush_held`), and a FIN in the same turn of the event loop carries it. A FIN that still
+    /// comes alone stays here too, and goes to quiche only as the packets are built.
     pub fn stream_send(&mut self, id: u64, buf: &[u8], fin: bool, hold: bool) -> f64 {
         if let Some(&byte) = self.held.get(&id) {
             let r = self.stream_send_now(id, &[byte], fin && buf.is_empty());
@@ -198,11 +205,19 @@ impl Conn {
                 return 0.0;
             }
         }
+        if fin && buf.is_empty() {
+            if let Some(r) = self.unwritable(id) {
+                return r;
+            }
+            self.fins.insert(id);
+            return 0.0;
+        }
         let Some((&last, body)) = buf.split_last().filter(|_| hold && !fin) else {
             return self.stream_send_now(id, buf, fin);
         };
+        // A byte held without asking quiche must be one quiche would still take.
         let r = if body.is_empty() {
-            0.0
+            self.unwritable(id).unwrap_or(0.0)
         } else {
             self.stream_send_now(id, body, false)
         };
@@ -213,10 +228,26 @@ impl Conn {
         r
     }
 
-    /// Sends the bytes held back from the streams' last writes (before the connection's next
-    /// packets are built). A byte that does not fit waits for the next packets; a stream the
-    /// peer stopped keeps the code for the next write.
+    /// Hands quiche the bytes held back from the streams' last writes and the FINs that came
+    /// alone, as the connection's next packets are about to be built. A byte that does not fit
+    /// waits for the next packets; a stream the peer stopped keeps the code for the next write.
+    /// A FIN waits while the packets cannot carry it (no room in the congestion window or the
+    /// stream's credit, or the pacer holds them): the ACKs that come meanwhile would make quiche
+    /// forget it (see `stream_send`).
     pub fn flush_held(&mut self) {
+        if !self.fins.is_empty() && self.pacing_hold().is_none() {
+            let fins: Vec<u64> = self.fins.iter().copied().collect();
+            for id in fins {
+                if matches!(self.q.stream_capacity(id), Ok(0)) {
+                    continue;
+                }
+                // A stream the peer stopped is reset by quiche: nothing is owed to a write.
+                if self.q.stream_send(id, &[], true).is_ok() {
+                    self.urgencies.remove(&id);
+                }
+                self.fins.remove(&id);
+            }
+        }
         if self.held.is_empty() {
             return;
         }
@@ -251,29 +282,37 @@ impl Conn {
             }
             Err(quiche::Error::StreamStopped(code)) => {
                 self.urgencies.remove(&id);
+                self.stopped.remove(&id);
                 self.last_code = code;
                 -2.0
             }
             // Done also comes back for a stream quiche has already collected: only a stream
-            // that still exists (capacity is Ok) is worth waiting for.
-            Err(quiche::Error::Done) => match self.q.stream_capacity(id) {
-                Ok(_) => {
-                    self.want_write.insert(id);
-                    -1.0
-                }
-                Err(quiche::Error::StreamStopped(code)) => {
+            // that still exists is worth waiting for.
+            Err(quiche::Error::Done) => self.unwritable(id).unwrap_or_else(|| {
+                self.want_write.insert(id);
+                -1.0
+            }),
+            Err(_) => -3.0,
+        }
+    }
+
+    /// Why stream `id` can take no more data: -2 when the peer stopped it (code in
+    /// `last_code`), -3 when it is gone; None while it can.
+    fn unwritable(&mut self, id: u64) -> Option<f64> {
+        match self.q.stream_capacity(id) {
+            Ok(_) => None,
+            Err(quiche::Error::StreamStopped(code)) => {
+                self.stopped.remove(&id);
+                self.last_code = code;
+                Some(-2.0)
+            }
+            Err(_) => Some(match self.stopped.remove(&id) {
+                Some(code) => {
                     self.last_code = code;
                     -2.0
                 }
-                Err(_) => match self.stopped.remove(&id) {
-                    Some(code) => {
-                        self.last_code = code;
-                        -2.0
-                    }
-                    None => -3.0,
-                },
-            },
-            Err(_) => -3.0,
+                None => -3.0,
+            }),
         }
     }
 
@@ -302,6 +341,7 @@ impl Conn {
             self.want_write.remove(&id);
             self.urgencies.remove(&id);
             self.held.remove(&id);
+            self.fins.remove(&id);
         } else {
             self.want_read.remove(&id);
         }

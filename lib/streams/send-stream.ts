@@ -5,11 +5,11 @@
  * credit, which is how a slow peer pushes back on the writer); `close()` sends FIN; `abort(e)`
  * sends RESET_STREAM with `e.streamErrorCode` (0 otherwise).
  *
- * The binding keeps the last byte of each write until the endpoint's next packets (the end of
- * the event-loop turn), so that a `close()` in the same turn sends FIN together with data. quiche
- * 0.30 can drop a zero-length FIN whose stream data is acknowledged before the FIN is
- * (cloudflare/quiche#2525): the peer would then wait for the end of the stream forever. A
- * `close()` sends its FIN before the turn ends, so before another ACK can be processed.
+ * quiche 0.30 can drop a zero-length FIN whose stream data is acknowledged before the FIN is
+ * sent (cloudflare/quiche#2525): the peer would then wait for the end of the stream forever. So
+ * the binding keeps the last byte of each write until the endpoint's next packets (the end of the
+ * event-loop turn), and a `close()` in the same turn sends FIN together with data; a FIN that
+ * still comes alone waits in the binding until the packets that carry it are built.
  */
 import { QuicTransportError, codeFromWire, streamCodeOf } from '../errors.js';
 import { StreamResult } from '../native.js';
@@ -84,7 +84,7 @@ class SendSink implements UnderlyingSink<ArrayBufferView>, StreamSide, PipeSink 
   }
 
   close(): Promise<void> | undefined {
-    // A FIN without data must leave before any ACK is processed (quiche#2525): in this turn.
+    // A FIN without data waits in the binding for the next packets (see the header): this turn's.
     return then(this.#push(EMPTY, true), () => this.#host.endpoint.sendThisTurn());
   }
 

@@ -120,6 +120,67 @@ describe('regressions', () => {
     client.close();
   });
 
+  test('a FIN that comes alone after the data was acknowledged reaches the peer when the peer FIN is read in the same turn (quiche#2525)', async () => {
+    const { client, session } = await connectPair(server);
+    const serverSide = (async () => {
+      const { readable, writable } = await nextIncoming(session.incomingBidirectionalStreams);
+      const reader = readable.getReader();
+      let got = 0;
+      while (got < 10) got += ((await reader.read()).value ?? new Uint8Array()).length;
+      const writer = writable.getWriter();
+      await writer.write(new Uint8Array(100_000).fill(1));
+      await writer.close();
+      return reader.read();
+    })();
+    const { readable, writable } = await client.createBidirectionalStream();
+    const writer = writable.getWriter();
+    const reader = readable.getReader();
+    await writer.write(new Uint8Array(10));
+    let total = ((await reader.read()).value ?? new Uint8Array()).length;
+    // The rest of the answer and its FIN wait in quiche, and our 10 bytes are acknowledged.
+    await new Promise((r) => setTimeout(r, 300));
+    // Our FIN comes alone; the reads that follow in the same turn take the peer's FIN.
+    await writer.close();
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      total += value.length;
+    }
+    assert.equal(total, 100_000);
+    assert.equal((await within(5000, serverSide, "the client's FIN")).done, true);
+    client.close();
+  });
+
+  test('a write of one byte after STOP_SENDING rejects with the code, as longer writes do', async () => {
+    const { client, session } = await connectPair(server);
+    const stopped = async (streamErrorCode: number) => {
+      const writer = (await client.createUnidirectionalStream()).getWriter();
+      await writer.write(new Uint8Array(5));
+      const readable = await nextIncoming(session.incomingUnidirectionalStreams);
+      await readable.cancel(new QuicTransportError('stop', { streamErrorCode }));
+      return writer;
+    };
+    const write = (writer: WritableStreamDefaultWriter<Uint8Array>, size: number): Promise<unknown> =>
+      writer.write(new Uint8Array(size)).then(
+        () => null,
+        (e: unknown) => e,
+      );
+    const oneByte = await stopped(7);
+    const probe = await stopped(8);
+    // Once the second STOP_SENDING is in, so is the first (sent before it).
+    let probed = await write(probe, 2);
+    for (let i = 0; probed === null && i < 100; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      probed = await write(probe, 2);
+    }
+    assert.ok(probed instanceof QuicTransportError, String(probed));
+    const error = await write(oneByte, 1);
+    assert.ok(error instanceof QuicTransportError, String(error));
+    assert.equal(error.code, 'ERR_QUIC_STREAM_STOPPED');
+    assert.equal(error.streamErrorCode, 7);
+    client.close();
+  });
+
   test('an empty serverCertificateHashes list means ordinary verification', async () => {
     const client = connect(server, { serverCertificateHashes: [] });
     await assert.rejects(within(5000, client.ready, 'ready'), { code: 'ERR_QUIC_CERTIFICATE' });
