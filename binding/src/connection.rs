@@ -645,6 +645,9 @@ impl Conn {
         }
         let mut ids = std::mem::take(&mut self.scratch);
         ids.extend(self.q.readable());
+        // quiche's order is its scheduler's: announce the peer's new streams in the order it
+        // opened them (stream ids grow with each one).
+        ids.sort_unstable();
         let is_server = self.q.is_server();
         for &id in &ids {
             if self.want_read.remove(&id) || self.is_new_peer_stream(id, is_server) {

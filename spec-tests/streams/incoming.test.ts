@@ -45,6 +45,24 @@ describe('incoming streams', () => {
     client.close();
   });
 
+  test('streams whose first bytes arrive together come in the order the peer opened them', async () => {
+    const { client, session } = await connectPair(server);
+    for (let i = 0; i < 8; i++) {
+      const { writable } = await client.createBidirectionalStream();
+      const writer = writable.getWriter();
+      await writer.write(new Uint8Array([i])); // a write's last byte leaves with the next packets
+      writer.releaseLock();
+    }
+    const firsts: number[] = [];
+    for await (const stream of session.incomingBidirectionalStreams) {
+      const { value } = await within(5000, stream.readable.getReader().read(), 'first byte');
+      firsts.push(value?.[0] ?? -1);
+      if (firsts.length === 8) break;
+    }
+    assert.deepEqual(firsts, [0, 1, 2, 3, 4, 5, 6, 7]);
+    client.close();
+  });
+
   test('an iterator locks the stream until it is done, as the standard one does', async () => {
     const { client, session } = await connectPair(server);
     const incoming = session.incomingUnidirectionalStreams;
