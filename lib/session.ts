@@ -233,8 +233,8 @@ export class QuicTransport {
   readonly #ready = new Settlement<void>();
   readonly #closed = new Settlement<QuicCloseInfo>();
   readonly #draining = new Settlement<void>();
-  readonly #incomingBidi = new LazyReadable<QuicBidirectionalStream>();
-  readonly #incomingUni = new LazyReadable<QuicReceiveStream>();
+  readonly #incomingBidi = new LazyReadable<QuicBidirectionalStream>(refuseBidi);
+  readonly #incomingUni = new LazyReadable<QuicReceiveStream>(refuseUni);
 
   /**
    * Connects to `url` (`quic://host:port`; the port defaults to 443). Throws a `TypeError`
@@ -594,16 +594,11 @@ export class QuicTransport {
     if (!entry && peerInitiated && this.#state === 'connected') {
       const bidi = (id & 2) === 0;
       const s = this.#addStream(id, true, bidi);
+      // Refused when the user cancelled the incoming streams: nobody would read it.
       const queued = bidi
         ? this.#incomingBidi.enqueue(s as QuicBidirectionalStream)
         : this.#incomingUni.enqueue(s.readable as QuicReceiveStream);
-      if (!queued) {
-        // The user cancelled the incoming streams: nobody will read this one, so refuse it
-        // (STOP_SENDING, and RESET_STREAM for our half of a bidirectional one).
-        void s.readable?.cancel().catch(noop);
-        void s.writable?.abort().catch(noop);
-        return;
-      }
+      if (!queued) return;
       entry = this.#streams.get(id);
     }
     entry?.recv?.wake();
@@ -778,3 +773,13 @@ async function resolve(host: string): Promise<string> {
 }
 
 function noop(): void {}
+
+/** A peer stream nobody will read: STOP_SENDING, and RESET_STREAM for our half. */
+function refuseBidi(stream: QuicBidirectionalStream): void {
+  void stream.readable.cancel().catch(noop);
+  void stream.writable.abort().catch(noop);
+}
+
+function refuseUni(stream: QuicReceiveStream): void {
+  void stream.cancel().catch(noop);
+}

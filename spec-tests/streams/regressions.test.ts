@@ -1,8 +1,8 @@
 /** Regressions from review: each test names the defect it guards against. */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { QuicTransportError, type QuicServer } from '../../lib/index.js';
-import { connect, connectPair, echoText, echo, nextIncoming, startServer, within } from '../helpers/pair.js';
+import { QuicTransportError, type QuicBidirectionalStream, type QuicServer } from '../../lib/index.js';
+import { connect, connectPair, echoText, echo, nextIncoming, readAll, startServer, within } from '../helpers/pair.js';
 
 const WINDOW = 64 * 1024;
 
@@ -99,6 +99,46 @@ describe('regressions', () => {
     session.close({ closeCode: 2, reason: 'done' });
     assert.deepEqual(await within(5000, session.closed, 'closed'), { closeCode: 2, reason: 'done' });
     assert.deepEqual(await within(5000, client.closed, 'client closed'), { closeCode: 2, reason: 'done' });
+  });
+
+  test('cancelling the incoming streams refuses the streams already queued, not only later ones', async () => {
+    const { client, session } = await connectPair(server);
+    const streams: QuicBidirectionalStream[] = [];
+    for (let i = 0; i < 3; i++) {
+      const stream = await client.createBidirectionalStream();
+      const writer = stream.writable.getWriter();
+      await writer.write(new Uint8Array([i]));
+      writer.releaseLock();
+      streams.push(stream);
+    }
+    const incoming = session.incomingBidirectionalStreams.getReader();
+    const first = await within(5000, incoming.read(), 'first incoming stream');
+    // The other two arrive while nobody reads the incoming streams.
+    await new Promise((r) => setTimeout(r, 200));
+    await incoming.cancel();
+    for (const stream of streams.slice(1)) {
+      const refused = await within(
+        5000,
+        stream.readable
+          .getReader()
+          .read()
+          .then(
+            () => null,
+            (e: unknown) => e,
+          ),
+        'refusal',
+      );
+      assert.ok(refused instanceof QuicTransportError, String(refused));
+      assert.equal(refused.code, 'ERR_QUIC_STREAM_RESET');
+    }
+    // The stream taken before the cancel is the user's, and still works.
+    const taken = first.value as QuicBidirectionalStream;
+    void taken.readable.pipeTo(taken.writable);
+    const writer = streams[0].writable.getWriter();
+    await writer.write(new Uint8Array([7]));
+    await writer.close();
+    assert.deepEqual([...(await within(5000, readAll(streams[0].readable), 'echo'))], [0, 7]);
+    client.close();
   });
 
   test('two pending BYOB reads both settle when FIN arrives with data', async () => {
