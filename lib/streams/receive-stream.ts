@@ -188,7 +188,13 @@ class ReceiveSource implements UnderlyingByteSource, StreamSide, PipeSource {
   /** The FIN is read: the stream closes. */
   #close(): void {
     this.#finish();
-    this.#controller.close();
+    try {
+      this.#controller.close();
+    } catch {
+      // A BYOB read holds part of an element (one byte of a Uint16Array): the streams spec's
+      // close() errors the stream with a TypeError, then throws it. That error is this stream's
+      // alone: it must not reach the pump, which would fail the connection.
+    }
   }
 
   #finish(): void {

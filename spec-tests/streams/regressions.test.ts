@@ -141,6 +141,28 @@ describe('regressions', () => {
     client.close();
   });
 
+  test('a BYOB read left with part of an element errors that stream alone, not the connection', async () => {
+    const { client, session } = await connectPair(server);
+    const { writable } = await client.createBidirectionalStream();
+    const writer = writable.getWriter();
+    await writer.write(new Uint8Array([1]));
+    const incoming = await nextIncoming(session.incomingBidirectionalStreams);
+    const read = incoming.readable
+      .getReader({ mode: 'byob' })
+      .read(new Uint16Array(4))
+      .then(
+        () => null,
+        (e: unknown) => e,
+      );
+    // The byte arrives first, the FIN in a later packet.
+    await new Promise((r) => setTimeout(r, 100));
+    await writer.close();
+    assert.ok((await within(5000, read, 'read')) instanceof TypeError);
+    echo(session);
+    assert.equal(await echoText(client, 'still open'), 'still open');
+    client.close();
+  });
+
   test('two pending BYOB reads both settle when FIN arrives with data', async () => {
     const { client, session } = await connectPair(server);
     const writer = (await client.createUnidirectionalStream()).getWriter();
