@@ -231,21 +231,17 @@ impl Conn {
     /// Hands quiche the bytes held back from the streams' last writes and the FINs that came
     /// alone, as the connection's next packets are about to be built. A byte that does not fit
     /// waits for the next packets; a stream the peer stopped keeps the code for the next write.
-    /// A FIN waits while the packets cannot carry it (no room in the congestion window or the
-    /// stream's credit, or the pacer holds them): the ACKs that come meanwhile would make quiche
-    /// forget it (see `stream_send`).
+    /// The FINs wait while the pacer holds the packets back: the ACKs that come meanwhile would
+    /// make quiche forget them (see `stream_send`). (quiche tells no congestion window apart from
+    /// a stream's credit, and a FIN needs no credit: a FIN queued behind a full window can still
+    /// be forgotten, as before.)
     pub fn flush_held(&mut self) {
         if !self.fins.is_empty() && self.pacing_hold().is_none() {
-            let fins: Vec<u64> = self.fins.iter().copied().collect();
-            for id in fins {
-                if matches!(self.q.stream_capacity(id), Ok(0)) {
-                    continue;
-                }
+            for id in std::mem::take(&mut self.fins) {
                 // A stream the peer stopped is reset by quiche: nothing is owed to a write.
                 if self.q.stream_send(id, &[], true).is_ok() {
                     self.urgencies.remove(&id);
                 }
-                self.fins.remove(&id);
             }
         }
         if self.held.is_empty() {

@@ -213,6 +213,19 @@ describe('regressions', () => {
     client.close();
   });
 
+  test('an empty stream closed at once ends at a peer that grants no stream credit (a FIN needs none)', async () => {
+    const stingy = await startServer({ initialMaxStreamDataUni: 0 });
+    try {
+      const { client, session } = await connectPair(stingy);
+      await (await client.createUnidirectionalStream()).close();
+      const readable = await nextIncoming(session.incomingUnidirectionalStreams);
+      assert.equal((await within(5000, readable.getReader().read(), 'end of the stream')).done, true);
+      client.close();
+    } finally {
+      await stingy.close();
+    }
+  });
+
   test('a write of one byte after STOP_SENDING rejects with the code, as longer writes do', async () => {
     const { client, session } = await connectPair(server);
     const stopped = async (streamErrorCode: number) => {
