@@ -2,7 +2,17 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { QuicTransportError, type QuicBidirectionalStream, type QuicServer } from '../../lib/index.js';
-import { connect, connectPair, echoText, echo, nextIncoming, readAll, startServer, within } from '../helpers/pair.js';
+import {
+  connect,
+  connectPair,
+  echoText,
+  echo,
+  nextIncoming,
+  outcome,
+  readAll,
+  startServer,
+  within,
+} from '../helpers/pair.js';
 
 const WINDOW = 64 * 1024;
 
@@ -117,17 +127,7 @@ describe('regressions', () => {
     await new Promise((r) => setTimeout(r, 200));
     await incoming.cancel();
     for (const stream of streams.slice(1)) {
-      const refused = await within(
-        5000,
-        stream.readable
-          .getReader()
-          .read()
-          .then(
-            () => null,
-            (e: unknown) => e,
-          ),
-        'refusal',
-      );
+      const refused = await within(5000, outcome(stream.readable.getReader().read()), 'refusal');
       assert.ok(refused instanceof QuicTransportError, String(refused));
       assert.equal(refused.code, 'ERR_QUIC_STREAM_RESET');
     }
@@ -147,13 +147,7 @@ describe('regressions', () => {
     const writer = writable.getWriter();
     await writer.write(new Uint8Array([1]));
     const incoming = await nextIncoming(session.incomingBidirectionalStreams);
-    const read = incoming.readable
-      .getReader({ mode: 'byob' })
-      .read(new Uint16Array(4))
-      .then(
-        () => null,
-        (e: unknown) => e,
-      );
+    const read = outcome(incoming.readable.getReader({ mode: 'byob' }).read(new Uint16Array(4)));
     // The byte arrives first, the FIN in a later packet.
     await new Promise((r) => setTimeout(r, 100));
     await writer.close();
@@ -236,10 +230,7 @@ describe('regressions', () => {
       return writer;
     };
     const write = (writer: WritableStreamDefaultWriter<Uint8Array>, size: number): Promise<unknown> =>
-      writer.write(new Uint8Array(size)).then(
-        () => null,
-        (e: unknown) => e,
-      );
+      outcome(writer.write(new Uint8Array(size)));
     const oneByte = await stopped(7);
     const probe = await stopped(8);
     // Once the second STOP_SENDING is in, so is the first (sent before it).
