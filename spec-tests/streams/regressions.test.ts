@@ -12,6 +12,7 @@ import {
   readAll,
   startServer,
   within,
+  writeUntilError,
 } from '../helpers/pair.js';
 
 const WINDOW = 64 * 1024;
@@ -229,18 +230,12 @@ describe('regressions', () => {
       await readable.cancel(new QuicTransportError('stop', { streamErrorCode }));
       return writer;
     };
-    const write = (writer: WritableStreamDefaultWriter<Uint8Array>, size: number): Promise<unknown> =>
-      outcome(writer.write(new Uint8Array(size)));
     const oneByte = await stopped(7);
     const probe = await stopped(8);
     // Once the second STOP_SENDING is in, so is the first (sent before it).
-    let probed = await write(probe, 2);
-    for (let i = 0; probed === null && i < 100; i++) {
-      await new Promise((r) => setTimeout(r, 20));
-      probed = await write(probe, 2);
-    }
+    const probed = await writeUntilError(probe, 'stop sending');
     assert.ok(probed instanceof QuicTransportError, String(probed));
-    const error = await write(oneByte, 1);
+    const error = await outcome(oneByte.write(new Uint8Array(1)));
     assert.ok(error instanceof QuicTransportError, String(error));
     assert.equal(error.code, 'ERR_QUIC_STREAM_STOPPED');
     assert.equal(error.streamErrorCode, 7);
