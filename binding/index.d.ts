@@ -46,9 +46,9 @@ export declare class BindingEndpoint {
   pollEvents(out: Float64Array): number
   /**
    * Writes packets back to back into `out`; for packet i, `meta[2i]` is its length and
-   * `meta[2i+1]` the connection handle (bit 31 set when the peer address changed: ask
-   * `peerAddress`). Returns how many packets it wrote. With `answers`, only the packets of
-   * the connections `recv` said to answer at once.
+   * `meta[2i+1]` the connection handle (bit 31 set when the packet goes elsewhere than the
+   * connection's packet before it: ask `batchPeer`). Returns how many packets it wrote. With
+   * `answers`, only the packets of the connections `recv` said to answer at once.
    *
    * The last `STATUS_WORDS` of `meta` are not for packets: they get the number of events
    * waiting for `pollEvents` and the microseconds until the next timer (`NO_TIMER` when there
@@ -105,6 +105,8 @@ export declare class BindingEndpoint {
   closeInfo(h: number): BindingCloseInfo
   /** The connection's current peer address. */
   peerAddress(h: number): BindingAddress
+  /** Where the `i`-th packet flagged PEER_CHANGED in the last `send` goes (from 0). */
+  batchPeer(i: number): BindingAddress
 }
 
 /** A socket address as JS sees it. */

@@ -400,10 +400,16 @@ export class Endpoint {
       const slot = this.#slot();
       const n = this.native.send(slot.buf, this.#meta, answers);
       let off = 0;
+      let changed = 0;
       for (let i = 0; i < n; i++) {
         const len = this.#meta[i * 2];
         const word = this.#meta[i * 2 + 1];
-        const peer = this.#connected ? undefined : this.#peerOf(word & HANDLE_MASK, (word & PEER_CHANGED) !== 0);
+        const handle = word & HANDLE_MASK;
+        const peer = this.#connected
+          ? undefined
+          : (word & PEER_CHANGED) !== 0
+            ? this.#changedPeer(handle, changed++)
+            : this.peerAddress(handle);
         slot.pending++;
         this.#transmit(slot.buf, off, len, peer, slot.done);
         off += len;
@@ -434,15 +440,21 @@ export class Endpoint {
 
   /** Where connection `handle`'s packets go (as the pump last learnt it from the native side). */
   peerAddress(handle: number): Peer {
-    return this.#peerOf(handle, false);
-  }
-
-  #peerOf(handle: number, changed: boolean): Peer {
     let peer = this.#peers.get(handle);
-    if (!peer || changed) {
+    if (!peer) {
       peer = this.native.peerAddress(handle);
       this.#peers.set(handle, peer);
     }
+    return peer;
+  }
+
+  /**
+   * Where the `i`-th packet of the last `send` that goes elsewhere than its connection's packet
+   * before it goes: a probe of a new path and the active path's packets can share a batch.
+   */
+  #changedPeer(handle: number, i: number): Peer {
+    const peer = this.native.batchPeer(i);
+    this.#peers.set(handle, peer);
     return peer;
   }
 

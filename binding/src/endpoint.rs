@@ -34,7 +34,8 @@ const CID_LEN: usize = 16;
 const MIN_INITIAL_LEN: usize = 1200;
 /// How long a Retry token stays valid.
 const TOKEN_LIFETIME_SECS: u64 = 10;
-/// Bit set in a packet's meta word when the connection's peer address changed.
+/// Bit set in a packet's meta word when it goes elsewhere than the connection's packet before
+/// it: `batchPeer` says where.
 const PEER_CHANGED: u32 = 1 << 31;
 /// Packets a closing connection may send per `send` call (a close, coalesced across levels).
 const CLOSING_PACKETS_PER_SEND: usize = 2;
@@ -115,6 +116,8 @@ pub struct BindingEndpoint {
     keep_alive: Option<Duration>,
     keylog: Option<File>,
     qlog_dir: Option<PathBuf>,
+    /// Where the packets flagged PEER_CHANGED in the last `send` go, in order.
+    batch_peers: Vec<SocketAddr>,
 }
 
 fn parse_addr(host: &str, port: u32) -> Result<SocketAddr> {
@@ -193,6 +196,7 @@ impl BindingEndpoint {
                 .then(|| Duration::from_secs_f64(config.keep_alive_interval / 1000.0)),
             keylog: built.keylog,
             qlog_dir: config.qlog_dir.map(PathBuf::from),
+            batch_peers: Vec::new(),
         })
     }
 
@@ -396,9 +400,9 @@ impl BindingEndpoint {
     }
 
     /// Writes packets back to back into `out`; for packet i, `meta[2i]` is its length and
-    /// `meta[2i+1]` the connection handle (bit 31 set when the peer address changed: ask
-    /// `peerAddress`). Returns how many packets it wrote. With `answers`, only the packets of
-    /// the connections `recv` said to answer at once.
+    /// `meta[2i+1]` the connection handle (bit 31 set when the packet goes elsewhere than the
+    /// connection's packet before it: ask `batchPeer`). Returns how many packets it wrote. With
+    /// `answers`, only the packets of the connections `recv` said to answer at once.
     ///
     /// The last `STATUS_WORDS` of `meta` are not for packets: they get the number of events
     /// waiting for `pollEvents` and the microseconds until the next timer (`NO_TIMER` when there
@@ -420,6 +424,7 @@ impl BindingEndpoint {
             ));
         }
         let (meta, status) = meta.split_at_mut(meta.len() - STATUS_WORDS as usize);
+        self.batch_peers.clear();
         let n = self.send_batch(out, meta, answers);
         self.run_checks();
         status[0] = u32::try_from(self.events.len()).unwrap_or(u32::MAX);
@@ -504,9 +509,12 @@ impl BindingEndpoint {
             match conn.q.send(&mut out[off..off + self.max_payload]) {
                 Ok((len, info)) => {
                     let mut word = h;
+                    // One batch can send a connection's packets to two addresses (a probe of a
+                    // new path beside the active path's packets): each change is kept.
                     if info.to != conn.peer {
                         conn.peer = info.to;
                         word |= PEER_CHANGED;
+                        self.batch_peers.push(info.to);
                     }
                     meta[batch.n * 2] = len as u32;
                     meta[batch.n * 2 + 1] = word;
@@ -733,11 +741,28 @@ impl BindingEndpoint {
     /// The connection's current peer address.
     #[napi(catch_unwind)]
     pub fn peer_address(&mut self, h: u32) -> Result<BindingAddress> {
-        let peer = self.conn(h)?.peer;
-        Ok(BindingAddress {
-            host: peer.ip().to_string(),
-            port: u32::from(peer.port()),
-        })
+        Ok(address(self.conn(h)?.peer))
+    }
+
+    /// Where the `i`-th packet flagged PEER_CHANGED in the last `send` goes (from 0).
+    #[napi(catch_unwind)]
+    pub fn batch_peer(&self, i: u32) -> Result<BindingAddress> {
+        self.batch_peers
+            .get(i as usize)
+            .map(|&peer| address(peer))
+            .ok_or_else(|| {
+                js_error(
+                    "ERR_OUT_OF_RANGE",
+                    format!("no changed peer {i} in the last send"),
+                )
+            })
+    }
+}
+
+fn address(peer: SocketAddr) -> BindingAddress {
+    BindingAddress {
+        host: peer.ip().to_string(),
+        port: u32::from(peer.port()),
     }
 }
 
