@@ -386,10 +386,8 @@ impl Conn {
         {
             self.stateless_reset = true;
         }
-        if let Some(&(app, ..)) = self.pending_close.as_ref() {
-            if !self.close_must_wait(app) {
-                self.close_pending();
-            }
+        if self.pending_close.is_some() && !self.close_must_wait() {
+            self.close_pending();
         }
     }
 
@@ -404,7 +402,7 @@ impl Conn {
         } else {
             (app, code, reason)
         };
-        if self.close_must_wait(app) {
+        if self.close_must_wait() {
             if self.pending_close.is_none() {
                 let at = self
                     .unanswered()
@@ -433,14 +431,15 @@ impl Conn {
     /// - quiche 0.30 sends an application close only in a 1-RTT packet and, once closing,
     ///   processes no more packets: a client that closes before it has processed the server's
     ///   HANDSHAKE_DONE keeps sending Handshake probes without the close until its idle timeout.
-    ///   Such a client closes after the next 1-RTT packet (an `app` close only).
+    ///   A transport close then leaves in a Handshake packet, which a server that has confirmed
+    ///   the handshake can no longer read. Such a client closes after the next 1-RTT packet.
     ///
     /// Either waits a few round trips at most (`pending_close`'s deadline).
-    fn close_must_wait(&self, app: bool) -> bool {
+    fn close_must_wait(&self) -> bool {
         if self.q.is_server() || self.closing() {
             return false;
         }
-        self.unanswered() || (app && self.q.is_established() && !self.confirmed)
+        self.unanswered() || (self.q.is_established() && !self.confirmed)
     }
 
     /// The client has sent packets and processed none: the server has not been heard from.

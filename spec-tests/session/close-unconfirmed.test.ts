@@ -40,3 +40,21 @@ test('a close right after ready reaches the server, and the client lets its sock
     await server.close();
   }
 });
+
+test('a session aborted through its signal right after ready closes at the server too', async () => {
+  // The abort closes the connection at the transport level (not an application close): quiche
+  // sends that in a Handshake packet before the handshake is confirmed, which a server that has
+  // confirmed it can no longer read. The close waits for the handshake like an application's.
+  const server = await startServer({ maxIdleTimeout: IDLE });
+  try {
+    const abort = new AbortController();
+    const { client, session } = await connectPair(server, { maxIdleTimeout: IDLE, signal: abort.signal });
+    abort.abort(new Error('stop'));
+    await assert.rejects(client.closed, { code: 'ERR_QUIC_ABORTED' });
+    // Well before the idle timeout, which is how the server would otherwise learn of it.
+    const info = await within(IDLE / 2, session.closed, 'server side end');
+    assert.equal(info.closeCode, 0);
+  } finally {
+    await server.close();
+  }
+});
