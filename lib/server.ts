@@ -20,6 +20,9 @@ export class QuicServer {
   readonly #options: ReturnType<typeof serverOptions>;
   #state: State = 'new';
   #endpoint: Endpoint | undefined;
+  /** The socket being bound by `listen()`: a `close()` meanwhile waits for it, then closes it. */
+  #binding: Promise<unknown> | undefined;
+  #closing: Promise<void> | undefined;
   readonly #sessions = new Set<QuicTransport>();
   readonly #ready: QuicTransport[] = [];
   readonly #waiters = new Set<(session: QuicTransport | null) => void>();
@@ -36,8 +39,10 @@ export class QuicServer {
     this.#state = 'listening';
     const { binding, host, port, handshakeTimeout, datagrams } = this.#options;
     let endpoint: Endpoint;
+    const opening = Endpoint.open(binding, { host, port });
+    this.#binding = opening.catch(() => {});
     try {
-      endpoint = await Endpoint.open(binding, { host, port });
+      endpoint = await opening;
     } catch (e) {
       this.#state = 'closed';
       throw e instanceof QuicTransportError ? e : fromNative(e, 'ERR_QUIC_TLS_CONFIG');
@@ -87,8 +92,9 @@ export class QuicServer {
   }
 
   /**
-   * The next established session, or `null` once the server is closed. Aborting `signal` rejects
-   * the wait with the signal's reason (a session that arrives later stays queued).
+   * The next established session, or `null` once the server is closed (or closing). Asked before
+   * `listen()`, it waits for the first session. Aborting `signal` rejects the wait with the
+   * signal's reason (a session that arrives later stays queued).
    */
   accept(options?: { signal?: AbortSignal }): Promise<QuicTransport | null> {
     if (options !== undefined && (typeof options !== 'object' || options === null))
@@ -97,7 +103,7 @@ export class QuicServer {
     if (signal?.aborted) return Promise.reject(signal.reason);
     const session = this.#ready.shift();
     if (session) return Promise.resolve(session);
-    if (this.#state !== 'listening') return Promise.resolve(null);
+    if (this.#state === 'closing' || this.#state === 'closed') return Promise.resolve(null);
     return new Promise((resolve, reject) => {
       const waiter = (s: QuicTransport | null) => {
         signal?.removeEventListener('abort', onAbort);
@@ -125,22 +131,25 @@ export class QuicServer {
    * resolves once the socket is closed.
    */
   async close(): Promise<void> {
-    if (this.#state === 'new') {
-      this.#state = 'closed';
-      return;
-    }
-    const endpoint = this.#endpoint;
-    if (this.#state === 'listening') {
-      this.#state = 'closing';
+    if (this.#state === 'new' || this.#state === 'listening') {
+      const listening = this.#state === 'listening';
+      this.#state = listening ? 'closing' : 'closed';
       for (const resolve of [...this.#waiters]) resolve(null);
       this.#waiters.clear();
       this.#ready.length = 0;
-      for (const session of [...this.#sessions]) session.close({ closeCode: 0, reason: 'server closing' });
-      endpoint?.closeWhenIdle();
-      endpoint?.flushSoon();
+      if (listening) this.#closing = this.#closeListening();
     }
-    await endpoint?.closed;
+    await this.#closing;
     this.#state = 'closed';
+  }
+
+  async #closeListening(): Promise<void> {
+    await this.#binding; // listen() may still be binding the socket
+    for (const session of [...this.#sessions]) session.close({ closeCode: 0, reason: 'server closing' });
+    const endpoint = this.#endpoint;
+    endpoint?.closeWhenIdle();
+    endpoint?.flushSoon();
+    await endpoint?.closed;
   }
 
   /** `await using server = …`: closes the server (see `close()`). */

@@ -114,6 +114,18 @@ describe('the process exits by itself', () => {
     assertRejected(r.report.closed, 'ERR_QUIC_SESSION_CLOSED');
   });
 
+  test('after server.close() called while listen() was still binding the socket', async () => {
+    const r = await runScenario('close-while-listening');
+    assertExitedCleanly(r);
+    assert.deepEqual(r.report, {
+      scenario: 'close-while-listening',
+      listen: {}, // fulfilled with undefined, which JSON leaves out
+      close: {},
+      closeAgain: 'closed',
+      accepted: null,
+    });
+  });
+
   test('after a client that closes the moment ready resolves (the server sees the session and the close)', async () => {
     const r = await runScenario('close-on-ready');
     assertExitedCleanly(r);

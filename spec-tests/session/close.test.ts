@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { QuicTransportError, type QuicServer } from '../../lib/index.js';
+import { QuicServer, QuicTransportError } from '../../lib/index.js';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { connect, connectPair, echo, echoText, startServer, within } from '../helpers/pair.js';
+import { PROTOCOL, connect, connectPair, echo, echoText, startServer, within } from '../helpers/pair.js';
 
 describe('session close', () => {
   let server: QuicServer;
@@ -129,5 +129,25 @@ describe('session close', () => {
     client.close();
     await assert.rejects(client.ready, { code: 'ERR_QUIC_SESSION_CLOSED' });
     await assert.rejects(client.closed, { code: 'ERR_QUIC_SESSION_CLOSED' });
+  });
+});
+
+describe('server accept before listen', () => {
+  test('accept() and for await asked before listen() wait for the first session', async () => {
+    const server = new QuicServer({ host: '127.0.0.1', port: 0, protocols: [PROTOCOL] });
+    try {
+      const first = server.accept();
+      const iterated = (async () => {
+        for await (const session of server) return session;
+        return null;
+      })();
+      await server.listen();
+      const clients = [connect(server), connect(server)];
+      const sessions = await within(5000, Promise.all([first, iterated]), 'sessions');
+      assert.ok(sessions.every((s) => s !== null));
+      for (const client of clients) client.close();
+    } finally {
+      await server.close();
+    }
   });
 });
