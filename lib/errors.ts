@@ -62,7 +62,8 @@ export class QuicTransportError extends Error {
   /** Stable string code. */
   readonly code: QuicErrorCode;
 
-  constructor(message = '', init: QuicTransportErrorInit = {}) {
+  constructor(message = '', options?: QuicTransportErrorInit | null) {
+    const init = options ?? {};
     super(message, init.cause === undefined ? undefined : { cause: init.cause });
     this.name = 'QuicTransportError';
     this.source = init.source ?? 'session';
@@ -78,6 +79,8 @@ export class QuicTransportError extends Error {
   }
 
   static override [Symbol.hasInstance](value: unknown): boolean {
+    // A subclass of the user's keeps the ordinary check: its instances are its own.
+    if (this !== QuicTransportError) return Function.prototype[Symbol.hasInstance].call(this, value);
     return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[kBrand] === true;
   }
 }

@@ -26,9 +26,9 @@ export interface TransportOptions {
   initialMaxStreamsBidi?: number;
   /** Unidirectional streams the peer may open at once. Default 100. */
   initialMaxStreamsUni?: number;
-  /** Ceiling of the auto-tuned connection window, bytes. Default 24 MiB. */
+  /** Ceiling of the auto-tuned connection window, bytes (at least 1). Default 24 MiB. */
   maxConnectionWindow?: number;
-  /** Ceiling of the auto-tuned stream window, bytes. Default 16 MiB. */
+  /** Ceiling of the auto-tuned stream window, bytes (at least 1). Default 16 MiB. */
   maxStreamWindow?: number;
   /** `'cubic'` (default), `'reno'`, `'bbr2'`, or the W3C hints `'default'`, `'throughput'`, `'low-latency'`. */
   congestionControl?: 'cubic' | 'reno' | 'bbr2' | 'default' | 'throughput' | 'low-latency';
@@ -190,7 +190,8 @@ function congestionControl(o: Record<string, unknown>): string {
   const v = o.congestionControl;
   if (v === undefined) return 'cubic';
   if (typeof v !== 'string') throw new TypeError(`options.congestionControl must be a string, got ${describe(v)}`);
-  const algo = CONGESTION[v];
+  // Own keys only: 'toString' and its kind are no algorithm.
+  const algo = Object.hasOwn(CONGESTION, v) ? CONGESTION[v] : undefined;
   if (!algo)
     throw new RangeError(
       `options.congestionControl must be one of ${Object.keys(CONGESTION).join(', ')}, got ${JSON.stringify(v)}`,
@@ -303,8 +304,9 @@ function transport(o: Record<string, unknown>, kind: Kind): Resolved {
       initialMaxStreamDataUni: integer(o, 'initialMaxStreamDataUni', MIB, 0, windowMax),
       initialMaxStreamsBidi: integer(o, 'initialMaxStreamsBidi', 100, 0, MAX_STREAMS),
       initialMaxStreamsUni: integer(o, 'initialMaxStreamsUni', 100, 0, MAX_STREAMS),
-      maxConnectionWindow: integer(o, 'maxConnectionWindow', 24 * MIB, 0, windowMax),
-      maxStreamWindow: integer(o, 'maxStreamWindow', 16 * MIB, 0, windowMax),
+      // A ceiling of 0 stops the window's updates: the peer would stall after the first window.
+      maxConnectionWindow: integer(o, 'maxConnectionWindow', 24 * MIB, 1, windowMax),
+      maxStreamWindow: integer(o, 'maxStreamWindow', 16 * MIB, 1, windowMax),
       congestionControl: congestionControl(o),
       maxUdpPayloadSize: integer(o, 'maxUdpPayloadSize', 1350, 1200, 65527),
       disableActiveMigration: bool(o, 'disableActiveMigration', false),
@@ -361,6 +363,8 @@ export function clientOptions(options: unknown, host: string): ClientResolved {
     if (pins.length > 0) b.serverCertificateHashes = pins;
   }
   if (o.ca !== undefined) {
+    if (Array.isArray(o.ca) && o.ca.length === 0)
+      throw new TypeError('options.ca must hold at least one certificate, got an empty array');
     const list = Array.isArray(o.ca) ? o.ca : [o.ca];
     b.ca = list.map((pem, i) => readPem(pem, Array.isArray(o.ca) ? `ca[${i}]` : 'ca')).join('\n');
   }

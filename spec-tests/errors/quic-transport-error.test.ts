@@ -77,12 +77,21 @@ describe('QuicTransportError', () => {
     assert.equal(e.cause, 0);
   });
 
-  test('subclasses are QuicTransportErrors', () => {
+  test('subclasses are QuicTransportErrors, and keep the ordinary instanceof of their own', () => {
     class Sub extends QuicTransportError {}
+    class Other extends QuicTransportError {}
     const e = new Sub('x');
     assert.ok(e instanceof QuicTransportError);
     assert.ok(e instanceof Sub);
     assert.ok(e instanceof Error);
+    assert.equal(e instanceof Other, false);
+    assert.equal(new QuicTransportError('y') instanceof Sub, false);
+  });
+
+  test('null options are no options', () => {
+    const e = new QuicTransportError('x', null);
+    assert.equal(e.code, 'ERR_QUIC_APPLICATION');
+    assert.equal(e.source, 'session');
   });
 
   test('instanceof is a brand check: an object carrying the Symbol.for brand passes', () => {

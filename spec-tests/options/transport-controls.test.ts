@@ -94,7 +94,8 @@ describe('transport controls: validation', () => {
 
     test(`${side}: congestionControl is one of the known names`, () => {
       for (const bad of [1, null]) assertThrowsOption(make({ congestionControl: bad }), TypeError, 'congestionControl');
-      for (const bad of ['vegas', 'BBR2', 'bbr'])
+      // Names an object has from its prototype are no algorithm either.
+      for (const bad of ['vegas', 'BBR2', 'bbr', 'toString', 'constructor', '__proto__', 'hasOwnProperty'])
         assertThrowsOption(make({ congestionControl: bad }), RangeError, 'congestionControl');
     });
   }

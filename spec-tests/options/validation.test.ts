@@ -37,8 +37,9 @@ const INTEGERS: [string, number, number][] = [
   ['initialMaxStreamDataUni', 0, Number.MAX_SAFE_INTEGER],
   ['initialMaxStreamsBidi', 0, 65_536],
   ['initialMaxStreamsUni', 0, 65_536],
-  ['maxConnectionWindow', 0, Number.MAX_SAFE_INTEGER],
-  ['maxStreamWindow', 0, Number.MAX_SAFE_INTEGER],
+  // A ceiling of 0 would stop the window's updates (the transfer stalled after the first window).
+  ['maxConnectionWindow', 1, Number.MAX_SAFE_INTEGER],
+  ['maxStreamWindow', 1, Number.MAX_SAFE_INTEGER],
   ['maxUdpPayloadSize', 1200, 65527],
 ];
 
@@ -143,6 +144,7 @@ describe('client options', () => {
     for (const bad of [5, null, {}, true]) assertThrowsNaming(client({ ca: bad }), TypeError, named('ca'));
     assertThrowsNaming(client({ ca: ['-----BEGIN CERTIFICATE-----', 5] }), TypeError, /options\.ca\[1\]/);
     assertThrowsNaming(client({ ca: '/nonexistent/quichex/ca.pem' }), TypeError, named('ca'));
+    assertThrowsNaming(client({ ca: [] }), TypeError, named('ca'));
   });
 
   test('serverName: a non-empty string', () => {
