@@ -249,14 +249,16 @@ export class QuicTransport {
     this.#nextBidi = this.#isServer ? 1 : 0;
     this.#nextUni = this.#isServer ? 3 : 2;
     this.datagrams = new QuicDatagramDuplexStream(this.#link, (server ?? resolved)?.datagrams as ResolvedDatagrams);
-    if (channels.sessionOpen.hasSubscribers) channels.sessionOpen.publish({ session: this, side: this.#side });
     if (accepted && server) {
       this.#server = server;
       this.#link.endpoint = server.endpoint;
       this.#link.handle = accepted.handle;
       this.#startHandshakeTimer(server.handshakeTimeout);
-    } else if (target && resolved) {
-      this.#target = `${target.host}:${target.port}`;
+    } else if (target) this.#target = `${target.host}:${target.port}`;
+    // A subscriber may close the session at once: a server session is whole by now, and a client
+    // starts connecting only if it is still open.
+    if (channels.sessionOpen.hasSubscribers) channels.sessionOpen.publish({ session: this, side: this.#side });
+    if (target && resolved && this.#state === 'connecting') {
       const signal = resolved.signal;
       if (signal?.aborted) this.#abort(signal.reason);
       else {

@@ -114,6 +114,13 @@ describe('the process exits by itself', () => {
     assertRejected(r.report.closed, 'ERR_QUIC_SESSION_CLOSED');
   });
 
+  test('after a client closed by a quichex:session:open subscriber (no handshake timer left)', async () => {
+    const r = await runScenario('close-on-open');
+    assertExitedCleanly(r);
+    assertRejected(r.report.closed, 'ERR_QUIC_SESSION_CLOSED');
+    assert.ok(r.ms < 5000, `the process took ${Math.round(r.ms)} ms to exit`);
+  });
+
   test('after server.close() called while listen() was still binding the socket', async () => {
     const r = await runScenario('close-while-listening');
     assertExitedCleanly(r);

@@ -300,3 +300,28 @@ describe('diagnostics channels', () => {
     assert.deepEqual(recorder.events, []);
   });
 });
+
+describe('a session:open subscriber that closes a server session at once', () => {
+  let server: QuicServer;
+  const refuse = ({ session, side }: { session: { close(info?: object): void }; side: string }): void => {
+    if (side === 'server') session.close({ closeCode: 9, reason: 'no' });
+  };
+  before(async () => {
+    server = await startServer({ maxIdleTimeout: 5000 });
+    diagnostics.subscribe('quichex:session:open', refuse as (message: unknown) => void);
+  });
+  after(async () => {
+    diagnostics.unsubscribe('quichex:session:open', refuse as (message: unknown) => void);
+    await server.close();
+  });
+
+  test('closes the connection, and the client hears of it', async () => {
+    const client = connect(server, { maxIdleTimeout: 5000 });
+    // Well before the idle timeout, which is how the client would otherwise learn of it.
+    await within(
+      2000,
+      client.closed.catch(() => {}),
+      'client closed',
+    );
+  });
+});
